@@ -1,0 +1,1 @@
+"""asv benchmarks (filled in by the asv issue)."""

@@ -1,0 +1,90 @@
+"""The contract between hfbench's core and a backend.
+
+A backend turns a `ModelSpec` into a `Problem` on its own arrays. Conventions every
+backend keeps, so the same numbers come out of each (checked by
+`hfbench.testing.check_backend`):
+
+- Parameters are one flat 1-D vector in the layout of `hfbench.models`.
+- objective(theta) = (1/B) sum_i l(z_i, t_i) + l2/2 |theta|^2 (losses: `hfbench.losses`).
+- curvature(kind).matvec(v) = C v with
+    ggn:     C = (1/B) sum_i J_i^T H_i J_i + l2 I        (Martens 2010 §4.2)
+    hessian: C = the Hessian of the objective (l2 I included)
+    fisher:  C = (1/B) sum_i g_i g_i^T + l2 I            (empirical Fisher)
+  where J_i = dz_i/dtheta, H_i the closed-form loss Hessian in z, g_i = grad of l_i.
+  The l2 term's curvature is exact, so every kind carries it.
+- precondition = (1/B) sum_i g_i * g_i (no l2), from one backward pass and per-layer
+  closed forms (Martens 2010 §4.7 forms (diag + lambda)^0.75 from it).
+- All products reuse the work of `curvature()`: `matvec` never reruns the forward pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ContextManager, NamedTuple, Protocol, runtime_checkable
+
+from .models.batch import BatchMeta
+from .models.spec import ModelSpec
+
+CURVATURE_KINDS = ("ggn", "hessian", "fisher")
+DTYPES = ("float32", "float64")
+
+Array = Any  # a backend's 1-D array type (torch.Tensor, jax.Array, ...)
+
+
+class Batch(NamedTuple):
+    """Inputs and targets on the backend's device, plus metadata read without a sync."""
+
+    x: Array
+    y: Array
+    meta: BatchMeta
+
+
+@runtime_checkable
+class CurvatureOperator(Protocol):
+    kind: str
+    size: int
+
+    def matvec(self, v: Array) -> Array: ...
+
+
+@runtime_checkable
+class Problem(Protocol):
+    spec: ModelSpec
+    n_forward: int  # forward passes run (or traced); matvec must not add to it
+
+    def loss(self, x: Array, batch: Batch) -> Array: ...  # 0-d array, the objective
+    def value_and_grad(self, x: Array, batch: Batch) -> tuple[Array, Array]: ...
+    def curvature(self, x: Array, batch: Batch, kind: str = "ggn") -> CurvatureOperator: ...
+    def precondition(self, x: Array, batch: Batch) -> Array: ...
+    def evaluate(self, x: Array, batch: Batch) -> dict[str, float]: ...
+
+
+@runtime_checkable
+class VectorOps(Protocol):
+    """The whole vector algebra the algorithm layer uses (cf. optax tree utilities).
+
+    Scalars stay on the device; `vdot` accumulates in float64 where the device has it.
+    """
+
+    def zeros_like(self, x: Array) -> Array: ...
+    def vdot(self, a: Array, b: Array) -> Array: ...
+    def axpy(self, alpha: Any, x: Array, y: Array) -> Array: ...  # alpha * x + y
+    def scale(self, alpha: Any, x: Array) -> Array: ...
+    def where(self, cond: Any, a: Array, b: Array) -> Array: ...
+    def to_float(self, s: Array) -> float: ...  # reads a scalar on the host (a sync)
+
+
+@runtime_checkable
+class Backend(Protocol):
+    name: str
+    device: str  # the resolved device, e.g. "cpu", "cuda:0"
+    dtype: str
+    ops: VectorOps
+
+    def problem(self, spec: ModelSpec) -> Problem: ...
+    def asarray(self, a: Any) -> Array: ...
+    def to_numpy(self, a: Array) -> Any: ...
+    def batch(self, X: Any, Y: Any) -> Batch: ...
+    def sync(self) -> None: ...
+    def info(self) -> Mapping[str, Any]: ...  # framework version, device name, tf32, mode
+    def guard_transfers(self) -> ContextManager: ...  # errors on implicit host transfers

@@ -1,0 +1,100 @@
+"""A framework-free float64 oracle for dense nets: exact per-example Jacobians.
+
+Backprop by hand in NumPy, seeded once per output unit, gives every J_i = dz_i/dtheta
+as a dense (K, n) matrix. From those the dense GGN, empirical Fisher, gradient and
+preconditioner follow by their definitions, with no autodiff framework involved.
+Only for tiny Dense-only specs; conv nets are checked against the other backend.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..models import Dense, ModelSpec, unflatten
+
+_ACT = {
+    "sigmoid": (lambda s: 1 / (1 + np.exp(-s)), lambda a: a * (1 - a)),
+    "tanh": (np.tanh, lambda a: 1 - a**2),
+    "relu": (lambda s: np.maximum(s, 0), lambda a: (a > 0).astype(float)),
+    "linear": (lambda s: s, lambda a: np.ones_like(a)),
+}
+
+
+def _forward(spec: ModelSpec, theta: np.ndarray, X: np.ndarray):
+    """Return z and the activations a_0 = X, a_1, ..., a_L (a_L = z)."""
+    if not all(isinstance(layer, Dense) for layer in spec.layers):
+        raise ValueError("the NumPy reference handles Dense-only specs")
+    params = unflatten(spec, theta)
+    acts = [X.reshape(len(X), -1)]
+    for layer, W, b in zip(spec.layers, params[::2], params[1::2]):
+        acts.append(_ACT[layer.activation][0](acts[-1] @ W + b))
+    return acts[-1], acts
+
+
+def jacobians(spec: ModelSpec, theta: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """J with J[i, k] = d z_ik / d theta, shape (B, K, n), in canonical layout."""
+    z, acts = _forward(spec, theta, X)
+    params = unflatten(spec, theta)
+    B, K = z.shape
+    delta = np.broadcast_to(np.eye(K), (B, K, K)).copy()  # dz_k / ds_L per example
+    blocks = []
+    for layer_idx in range(len(spec.layers) - 1, -1, -1):
+        a_in = acts[layer_idx]
+        blocks.append(delta)  # bias block: dz/db = delta, shape (B, K, out)
+        blocks.append(np.einsum("bi,bko->bkio", a_in, delta).reshape(B, K, -1))
+        if layer_idx:
+            W = params[2 * layer_idx]
+            act = spec.layers[layer_idx - 1].activation
+            delta = (delta @ W.T) * _ACT[act][1](acts[layer_idx])[:, None, :]
+    return np.concatenate(blocks[::-1], axis=2)
+
+
+def loss_terms(spec: ModelSpec, z: np.ndarray, Y: np.ndarray):
+    """Per-example loss l_i, r_i = dl_i/dz_i and H_i = d2l_i/dz_i2 (closed forms)."""
+    B, K = z.shape
+    if spec.loss == "softmax_cross_entropy":
+        zs = z - z.max(axis=1, keepdims=True)
+        logp = zs - np.log(np.exp(zs).sum(axis=1, keepdims=True))
+        p, onehot = np.exp(logp), np.eye(K)[Y]
+        H = np.einsum("bk,kl->bkl", p, np.eye(K)) - np.einsum("bk,bl->bkl", p, p)
+        return -(logp * onehot).sum(1), p - onehot, H
+    if spec.loss == "sigmoid_cross_entropy":
+        p = 1 / (1 + np.exp(-z))
+        loss = (np.logaddexp(0, z) - Y * z).sum(1)
+        return loss, p - Y, np.einsum("bk,kl->bkl", p * (1 - p), np.eye(K))
+    return 0.5 * ((z - Y) ** 2).sum(1), z - Y, np.broadcast_to(np.eye(K), (B, K, K))
+
+
+class DenseReference:
+    """Every quantity of the protocol, built densely for one (theta, X, Y)."""
+
+    def __init__(self, spec: ModelSpec, theta, X, Y):
+        self.spec, self.theta = spec, np.asarray(theta, dtype=np.float64)
+        X = np.asarray(X, dtype=np.float64)
+        self.z, _ = _forward(spec, self.theta, X)
+        self.J = jacobians(spec, self.theta, X)
+        self.losses, self.r, self.H = loss_terms(spec, self.z, np.asarray(Y))
+        self.per_example_grads = np.einsum("bkn,bk->bn", self.J, self.r)
+        self.n = self.theta.size
+
+    @property
+    def objective(self) -> float:
+        return float(self.losses.mean() + 0.5 * self.spec.l2 * self.theta @ self.theta)
+
+    @property
+    def grad(self) -> np.ndarray:
+        return self.per_example_grads.mean(0) + self.spec.l2 * self.theta
+
+    @property
+    def ggn(self) -> np.ndarray:
+        G = np.einsum("bkn,bkl,blm->nm", self.J, self.H, self.J) / len(self.z)
+        return G + self.spec.l2 * np.eye(self.n)
+
+    @property
+    def fisher(self) -> np.ndarray:
+        g = self.per_example_grads
+        return g.T @ g / len(g) + self.spec.l2 * np.eye(self.n)
+
+    @property
+    def precondition(self) -> np.ndarray:
+        return (self.per_example_grads**2).mean(0)
