@@ -45,7 +45,7 @@ def _timed(be, fn):
     be.sync()
     t = time.perf_counter()
     out = fn()
-    be.sync()
+    be.sync(out)  # JAX dispatches asynchronously: wait on the result itself
     return time.perf_counter() - t, out
 
 

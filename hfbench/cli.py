@@ -57,23 +57,12 @@ def backends(
 
 
 def main() -> None:
+    """Entry point. Click handles usage errors itself (exit 2) in standalone mode."""
     try:
-        app(standalone_mode=False)
+        app()
     except HFBenchError as exc:
         err.print(f"[bold red]error:[/] {exc}", highlight=False)
         sys.exit(2)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except (typer.Abort, KeyboardInterrupt):
-        err.print("interrupted")
-        sys.exit(130)
-    except Exception as exc:  # click usage errors and the like
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(2)
-        raise
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """The network of a ModelSpec as a pure function of its parameter arrays.
 
-forward(spec, params, x) runs the layers of hfbench.models.spec in order:
+forward(spec, theta, x) runs the layers of hfbench.models.spec in order:
     Dense:     s = h W + b                     (W is (in, out))
     Conv2d:    s = W * h + b                   (cross-correlation, NCHW, OIHW kernel)
     MaxPool2d: h = max over size x size windows, stride `stride or size`, no padding
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 from hfbench.models import Conv2d, Dense, Flatten, MaxPool2d, ModelSpec, unflatten
@@ -84,5 +85,8 @@ def conv(h, w, stride: int, padding: int, precision=None):
 
 def max_pool(h, size: int, stride: int):
     """Max over size x size windows of an NCHW array; 'VALID' means no padding."""
-    init = jnp.array(-jnp.inf, dtype=h.dtype)
+    # A concrete numpy init lets jax see the max monoid (reduce_window_max), which
+    # has forward and reverse rules; a traced init falls back to a generic reducer
+    # that cannot be differentiated.
+    init = np.array(-np.inf, dtype=h.dtype)
     return lax.reduce_window(h, init, lax.max, (1, 1, size, size), (1, 1, stride, stride), "VALID")

@@ -88,7 +88,7 @@ class JaxProblem:
     def evaluate(self, x, batch: Batch) -> dict[str, float]:
         """loss, objective, and accuracy / reconstruction_error where they apply."""
         self._check(x, batch)
-        metrics = self._metrics_jit(x, batch.x, batch.y)
+        metrics = jax.device_get(self._metrics_jit(x, batch.x, batch.y))  # one host read
         return {name: float(value) for name, value in metrics.items()}
 
     # -- helpers ------------------------------------------------------------------------

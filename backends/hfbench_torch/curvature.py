@@ -4,12 +4,11 @@ GGN and empirical Fisher share the form C v = (1/B) sum_i J_i^T M_i J_i v + l2 v
 (Martens 2010 §4.2): M_i = H_i, the closed-form loss Hessian in z, for `ggn`, and
 M_i = r_i r_i^T with r_i = dl_i/dz_i for `fisher`, since g_i = J_i^T r_i.
 
-J v comes from the double-backward trick on a kept graph: with a dummy u0,
-gu(u0) = J^T u0 is linear in u0, so the vector-Jacobian product of gu in u0 with
-v is J v. `curvature()` builds z and gu once (create_graph); each matvec is then
-two backward passes through kept graphs and no forward pass. We use this, not
-torch.func.linearize, because linearize costs about 17 gradients to trace here
-while this trick's Gv costs about 0.93 of a gradient.
+`curvature()` runs the forward pass once, keeping z's autograd graph and the
+taps that `tangent.Linearization` needs. Each matvec is then J v by forward-mode
+rules on the kept taps, the weighting by M, and one backward pass through the
+kept graph for J^T: no forward pass. We do not use torch.func.linearize: it costs
+about 17 gradients to trace here.
 
 `hessian` is the true Hessian of the objective: H v = d(g . v)/dtheta with g
 built once with create_graph.
@@ -23,20 +22,22 @@ import torch
 
 from hfbench.errors import HFBenchError
 
+from .tangent import Linearization
+
 
 class JacobianOperator:
     """C v = J^T (M (J v)) + l2 v, with M already scaled by 1/B."""
 
-    def __init__(self, kind: str, th, z, weigh: Callable, l2: float):
+    def __init__(self, kind: str, th, z, linearization: Linearization, weigh: Callable, l2: float):
         self.kind, self.size = kind, th.numel()
-        self._th, self._z, self._weigh, self._l2 = th, z, weigh, l2
-        self._u0 = torch.zeros_like(z, requires_grad=True)
-        self._gu = torch.autograd.grad(z, th, self._u0, create_graph=True)[0]
+        self._th, self._z, self._lin = th, z, linearization
+        self._weigh, self._l2 = weigh, l2
 
     def matvec(self, v: torch.Tensor) -> torch.Tensor:
         check_vector(v, self._th)
-        jv = torch.autograd.grad(self._gu, self._u0, v, retain_graph=True)[0]
-        out = torch.autograd.grad(self._z, self._th, self._weigh(jv), retain_graph=True)[0]
+        with torch.no_grad():  # J v needs no graph, even for a v that requires grad
+            w = self._weigh(self._lin.jvp(v))
+        out = torch.autograd.grad(self._z, self._th, w, retain_graph=True)[0]
         return out.add(v, alpha=self._l2) if self._l2 else out
 
 
@@ -54,7 +55,7 @@ class HessianOperator:
         return torch.autograd.grad(self._g, self._th, v, retain_graph=True)[0]
 
 
-def ggn(th, z, y, loss, l2: float) -> JacobianOperator:
+def ggn(th, z, lin: Linearization, y, loss, l2: float) -> JacobianOperator:
     """G v = (1/B) sum_i J_i^T H_i J_i v + l2 v; H_i from `loss` in closed form."""
     state = loss.curvature_state(z.detach(), y)
     inv_b = 1.0 / z.shape[0]
@@ -62,10 +63,10 @@ def ggn(th, z, y, loss, l2: float) -> JacobianOperator:
     def weigh(u):
         return loss.hessian_apply(state, u) * inv_b
 
-    return JacobianOperator("ggn", th, z, weigh, l2)
+    return JacobianOperator("ggn", th, z, lin, weigh, l2)
 
 
-def fisher(th, z, y, loss, l2: float) -> JacobianOperator:
+def fisher(th, z, lin: Linearization, y, loss, l2: float) -> JacobianOperator:
     """F v = (1/B) sum_i g_i (g_i . v) + l2 v, with g_i = J_i^T r_i."""
     r = loss.residual(z.detach(), y)
     inv_b = 1.0 / z.shape[0]
@@ -73,7 +74,7 @@ def fisher(th, z, y, loss, l2: float) -> JacobianOperator:
     def weigh(u):
         return r * ((r * u).sum(dim=1, keepdim=True) * inv_b)
 
-    return JacobianOperator("fisher", th, z, weigh, l2)
+    return JacobianOperator("fisher", th, z, lin, weigh, l2)
 
 
 def check_vector(v, like: torch.Tensor) -> None:

@@ -10,7 +10,15 @@ import torch
 
 
 class TorchOps:
-    """zeros_like, vdot, axpy, scale, where, to_float for 1-D torch tensors."""
+    """The algorithm layer's vector algebra on torch tensors of one device.
+
+    `set_if` writes into its buffer in place and returns it: CG's history buffers
+    belong to the running loop, and copying a (slots, n) iterate buffer on every
+    step would cost more than the matvec.
+    """
+
+    def __init__(self, device: torch.device | str = "cpu"):
+        self.device = torch.device(device)
 
     def zeros_like(self, x: torch.Tensor) -> torch.Tensor:
         return torch.zeros_like(x)
@@ -25,7 +33,9 @@ class TorchOps:
         A 0-d float64 alpha does not promote a float32 x (torch's rule for 0-d
         tensors), so vectors keep the backend dtype.
         """
-        return alpha * x + y
+        if isinstance(alpha, torch.Tensor):
+            return torch.addcmul(y, alpha, x)  # one fused pass, no alpha * x temporary
+        return torch.add(y, x, alpha=alpha)
 
     def scale(self, alpha, x: torch.Tensor) -> torch.Tensor:
         return alpha * x
@@ -38,3 +48,30 @@ class TorchOps:
 
     def to_float(self, s) -> float:
         return float(s)
+
+    def zeros(self, shape, dtype) -> torch.Tensor:
+        """New zeros; dtype is "float64", "int", or an array whose dtype to take."""
+        return torch.zeros(shape, dtype=self._dtype(dtype), device=self.device)
+
+    def asarray(self, value, dtype) -> torch.Tensor:
+        return torch.as_tensor(value, dtype=self._dtype(dtype), device=self.device)
+
+    def get(self, buf, idx):
+        return buf[idx]
+
+    def set_if(self, buf, idx, value, cond):
+        """buf with buf[idx] = value where cond holds (in place; see the class doc)."""
+        if isinstance(cond, bool):
+            if cond:
+                buf[idx] = value
+            return buf
+        buf[idx] = torch.where(cond, value, buf[idx])
+        return buf
+
+    def isfinite(self, s):
+        return torch.isfinite(s)
+
+    def _dtype(self, dtype):
+        if isinstance(dtype, torch.Tensor):
+            return dtype.dtype
+        return {"float64": torch.float64, "int": torch.int64}[dtype]

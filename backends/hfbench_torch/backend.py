@@ -1,0 +1,183 @@
+"""TorchBackend: device, dtype and TF32 resolution, array conversion, sync.
+
+    be = TorchBackend(device="auto", dtype="float64", tf32=False)
+
+device: "cpu", "cuda", "cuda:N", "gpu" (= "cuda"), "gpu:N", or "auto" (a CUDA GPU
+when torch sees one, else the CPU). TF32 is a process-wide torch switch; the
+backend sets it on construction and again for each problem it makes, and
+records it in `info()` (recent NVIDIA GPUs turn it on by default for convs).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import platform
+
+import numpy as np
+import torch
+
+from hfbench import models
+from hfbench.errors import BackendError, DeviceError, SpecError, closest
+from hfbench.algorithms.solve import python_iterate
+from hfbench.protocol import Batch
+from hfbench.registry import check_dtype
+
+from .ops import TorchOps
+from .problem import TorchProblem
+
+DEVICES = ("auto", "cpu", "cuda", "cuda:N", "gpu", "gpu:N")
+OPTIONS = ("device", "dtype", "tf32")
+
+
+class TorchBackend:
+    """The `hfbench.protocol.Backend` for PyTorch, in eager mode."""
+
+    name = "torch"
+
+    def __init__(self, device: str = "cpu", dtype: str = "float32", tf32: bool = False, **kw):
+        if kw:
+            raise BackendError(
+                f"torch backend: unknown option(s) {', '.join(sorted(kw))}"
+                f"{closest(next(iter(kw)), OPTIONS)} (accepted: {', '.join(OPTIONS)})"
+            )
+        check_dtype(dtype)
+        self.dtype = dtype
+        self.torch_dtype = getattr(torch, dtype)
+        self.torch_device = resolve_device(device)
+        self.device = str(self.torch_device)
+        self.tf32 = bool(tf32)
+        self.ops = TorchOps(self.torch_device)
+        self._apply_tf32()
+
+    def problem(self, spec: models.ModelSpec) -> TorchProblem:
+        if not isinstance(spec, models.ModelSpec):
+            raise SpecError(
+                f"torch backend: problem() needs a models.ModelSpec, got "
+                f"{type(spec).__name__}; build one with models.mlp(...) or models.lenet()"
+            )
+        self._apply_tf32()
+        return TorchProblem(spec, self)
+
+    def asarray(self, a) -> torch.Tensor:
+        """A copy of `a` on the device, in the backend dtype."""
+        if isinstance(a, torch.Tensor):
+            return a.detach().to(device=self.torch_device, dtype=self.torch_dtype, copy=True)
+        return torch.tensor(np.asarray(a), dtype=self.torch_dtype, device=self.torch_device)
+
+    def to_numpy(self, a) -> np.ndarray:
+        if isinstance(a, torch.Tensor):
+            return a.detach().cpu().numpy()
+        return np.asarray(a)
+
+    def batch(self, X, Y) -> Batch:
+        """Check X, Y in NumPy (models.prepare), then move them to the device once."""
+        X, Y, meta = models.prepare(X, Y, self.dtype)
+        x = torch.as_tensor(X, device=self.torch_device)
+        y = torch.as_tensor(Y, device=self.torch_device)  # int64 labels or float targets
+        return Batch(x, y, meta)
+
+    def iterate(self, loop, config, operands, x0=None):
+        """Run an algorithm-layer loop (e.g. CG) as a Python loop over its pure step.
+
+        The stop condition is read on the host only where it can fire
+        (`loop.checks_from`), so a fixed-count solve makes no per-step sync.
+        """
+        return python_iterate(loop, self.ops, config, operands, x0)
+
+    def linear_operator(self, matrix) -> "DenseOperator":
+        """A dense matrix as a curvature-style operator (for tests and dense references)."""
+        return DenseOperator(self.asarray(np.asarray(matrix)))
+
+    def sync(self, *arrays) -> None:
+        """Wait for all queued device work (`arrays` are accepted for protocol parity)."""
+        if self.torch_device.type == "cuda":
+            torch.cuda.synchronize(self.torch_device)
+
+    def info(self) -> dict:
+        return {
+            "framework": "torch",
+            "framework_version": torch.__version__,
+            "device": self.device,
+            "device_name": device_name(self.torch_device),
+            "dtype": self.dtype,
+            "tf32": self.tf32,
+            "mode": "eager",
+            "num_threads": torch.get_num_threads(),
+        }
+
+    @contextlib.contextmanager
+    def guard_transfers(self):
+        """Make implicit device->host syncs errors on CUDA; nothing to guard on the CPU."""
+        if self.torch_device.type != "cuda":
+            yield
+            return
+        previous = torch.cuda.get_sync_debug_mode()
+        torch.cuda.set_sync_debug_mode("error")
+        try:
+            yield
+        finally:
+            torch.cuda.set_sync_debug_mode(previous)
+
+    def _apply_tf32(self) -> None:
+        torch.backends.cuda.matmul.allow_tf32 = self.tf32
+        torch.backends.cudnn.allow_tf32 = self.tf32
+
+    def __repr__(self) -> str:
+        return f"TorchBackend(device={self.device!r}, dtype={self.dtype!r}, tf32={self.tf32})"
+
+
+def resolve_device(device) -> torch.device:
+    """Map a device name to a torch.device, with a clear DeviceError when it is not here."""
+    name = str(device).strip().lower()
+    if name == "auto":
+        return torch.device("cuda", torch.cuda.current_device()) if _has_cuda() else torch.device("cpu")
+    if name == "cpu":
+        return torch.device("cpu")
+    kind, sep, index = name.partition(":")
+    if kind in ("cuda", "gpu") and (not sep or index.isdigit()):
+        return _cuda_device(device, int(index) if sep else None)
+    raise DeviceError(
+        f"torch backend: unknown device {device!r}{closest(name, DEVICES)} "
+        f"(choices: {', '.join(DEVICES)})"
+    )
+
+
+def _cuda_device(asked, index: int | None) -> torch.device:
+    if not _has_cuda():
+        build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
+        raise DeviceError(
+            f"torch backend: device {asked!r} was asked for, but torch sees no CUDA GPU on "
+            f"this machine (torch {torch.__version__}, {build}); use device='cpu', or "
+            "device='auto' to take a GPU only when there is one"
+        )
+    count = torch.cuda.device_count()
+    if index is None:
+        index = torch.cuda.current_device()
+    if index >= count:
+        raise DeviceError(
+            f"torch backend: device {asked!r} was asked for, but this machine has {count} "
+            f"CUDA GPU(s) (cuda:0 to cuda:{count - 1}); pick one of those, or device='auto'"
+        )
+    return torch.device("cuda", index)
+
+
+def _has_cuda() -> bool:
+    return torch.cuda.is_available() and torch.cuda.device_count() > 0
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return platform.processor() or platform.machine() or "cpu"
+
+
+class DenseOperator:
+    """matvec(v) = A v for a dense (n, n) tensor A."""
+
+    kind = "dense"
+
+    def __init__(self, matrix: torch.Tensor):
+        self.matrix, self.size = matrix, matrix.shape[0]
+
+    def matvec(self, v: torch.Tensor) -> torch.Tensor:
+        return self.matrix @ v

@@ -1,0 +1,136 @@
+"""adaptive_hf: Adaptive Hessian-free optimization, Motokawa and Tezuka 2020, Alg. 1.
+
+Per step t (from 1): delta_t = CG solution of (H + lambda I) delta = -g (separate
+gradient and curvature batches); lambda by Levenberg-Marquardt; Adam moments of
+delta_t with bias correction; the step size of their Eq. 3 (= Eq. 31):
+    beta1   = eps / (eps + 2 sigma)
+    alpha_t = 4 (|d|^2 (1 - beta1) - |d| (beta1 - beta1^t) sigma) / (3 L (1 - beta1^t)^2 sigma)
+    m_t = beta1 m + (1 - beta1) d,   v_t = beta2 v + (1 - beta2) d^2
+    theta <- theta + alpha_t * m_hat / (sqrt(v_hat) + mu)
+with d = delta_t and |d| its norm (their "conjugate gradient vector" g_t). alpha_t and
+t are recomputed every step on the host; the public code bakes them in as constants,
+which we do not repeat. rho for the LM rule is taken at delta_t (the CG direction),
+the order of their Algorithm 1, at one extra forward pass and no extra matvec.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from ..errors import HFBenchError, unknown
+from .cg import CGConfig
+from .damping import LevenbergMarquardt
+from .options import Algorithm, Default, resolve
+from .solve import cg_solve
+
+DEFAULTS = {
+    "damping": Default(10.0, "within their search range lambda in [1, 30] (App. B.2)"),
+    "L": Default(100.0, "within their search range L in [50, 300] (App. B.2)"),
+    "sigma": Default(50.0, "within their search range sigma in [30, 100] (App. B.2)"),
+    "eps": Default(1e-3, "within their search range eps in [1e-5, 0.1] (App. B.2)"),
+    "beta2": Default(1e-6, "within their search range beta2 in [1e-10, 1e-4] (App. B.2)"),
+    "mu": Default(1e-8, "Adam's epsilon (Kingma and Ba); the paper gives no value"),
+    "curvature": Default("hessian", "Alg. 1: A = (H + lambda I); 'ggn' is an option"),
+    "cg_max_iters": Default(250, "as hf (Martens' cap); Alg. 1 says only 'CG'"),
+    "clamp_step": Default(False, "Eq. 3 can give alpha_t < 0; True clamps it at 0 (a deviation)"),
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class AdaptiveHFConfig:
+    damping: float
+    L: float
+    sigma: float
+    eps: float
+    beta2: float
+    mu: float
+    curvature: str = "hessian"
+    cg: CGConfig = field(default_factory=CGConfig)
+    damping_rule: LevenbergMarquardt = field(default_factory=LevenbergMarquardt)
+    clamp_step: bool = False
+
+    def __post_init__(self):
+        for name in ("L", "sigma", "eps"):
+            if not getattr(self, name) > 0:
+                raise HFBenchError(f"adaptive_hf.{name} must be > 0, got {getattr(self, name)!r}")
+        if not 0 <= self.beta2 < 1:
+            raise HFBenchError(f"adaptive_hf.beta2 must lie in [0, 1), got {self.beta2!r}")
+        if not self.mu >= 0 or not self.damping >= 0:
+            raise HFBenchError("adaptive_hf.mu and adaptive_hf.damping must be >= 0")
+        if self.curvature not in ("hessian", "ggn"):
+            raise HFBenchError(unknown("curvature", self.curvature, ("hessian", "ggn"), "adaptive_hf"))
+
+    @property
+    def beta1(self) -> float:
+        return self.eps / (self.eps + 2 * self.sigma)
+
+    def step_size(self, d_norm: float, t: int) -> float:
+        """Eq. 3 at step t (t >= 1)."""
+        b1, s = self.beta1, self.sigma
+        num = 4 * (d_norm**2 * (1 - b1) - d_norm * (b1 - b1**t) * s)
+        alpha = num / (3 * self.L * (1 - b1**t) ** 2 * s)
+        return max(alpha, 0.0) if self.clamp_step else alpha
+
+
+class AdaptiveHFState(NamedTuple):
+    t: int  # steps taken + 1
+    lam: float
+    m: Any
+    v: Any
+
+
+def init(config: AdaptiveHFConfig, x) -> AdaptiveHFState:
+    return AdaptiveHFState(1, float(config.damping), None, None)
+
+
+def step(config: AdaptiveHFConfig, problem, x, state, batch, curvature_batch=None):
+    be = problem.backend
+    ops = be.ops
+    cbatch = batch if curvature_batch is None else curvature_batch
+    loss, g = problem.value_and_grad(x, batch)
+    f0 = ops.to_float(loss)
+    op = problem.curvature(x, cbatch, config.curvature)
+    sol = cg_solve(be, config.cg, op, ops.scale(-1.0, g), state.lam)
+    d = sol.x
+    rho = _rho(ops, problem, x, batch, sol, d, g, f0)
+    lam_next = config.damping_rule.update(state.lam, rho, state.t - 1, float(config.damping))
+    t, b1, b2 = state.t, config.beta1, config.beta2
+    m_prev = ops.zeros_like(d) if state.m is None else state.m
+    v_prev = ops.zeros_like(d) if state.v is None else state.v
+    m = ops.axpy(1 - b1, d, ops.scale(b1, m_prev))
+    v = ops.axpy(1 - b2, d * d, ops.scale(b2, v_prev))
+    m_hat, v_hat = ops.scale(1 / (1 - b1**t), m), ops.scale(1 / (1 - b2**t), v)
+    d_norm = math.sqrt(ops.to_float(ops.vdot(d, d)))
+    alpha = config.step_size(d_norm, t)
+    update = m_hat / (v_hat**0.5 + config.mu)
+    x_new = ops.axpy(alpha, update, x)
+    info = {
+        "loss": f0, "cg_iters": sol.num_steps, "cg_status": sol.status.name.lower(),
+        "lambda": state.lam, "rho": rho, "alpha": alpha, "beta1": b1, "t": t,
+        "direction_norm": d_norm, "step_norm": abs(alpha) * math.sqrt(ops.to_float(ops.vdot(update, update))),
+        "accepted": True, "ritz_min": sol.ritz.min, "ritz_max": sol.ritz.max, "cond_est": sol.ritz.cond,
+        "n_grad": 1, "n_gv": sol.num_gv, "n_fwd": 1, "n_curv": 1,
+    }
+    return x_new, AdaptiveHFState(t + 1, lam_next, m, v), info
+
+
+def _rho(ops, problem, x, batch, sol, d, g, f0) -> float:
+    f_d = ops.to_float(problem.loss(ops.axpy(1.0, d, x), batch))
+    model = float(sol.phi[sol.num_steps])  # q(d) - q(0) = 1/2 d.Ad + g.d
+    if not math.isfinite(f_d):
+        return float("nan")
+    return (f_d - f0) / model if model < 0 else (float("-inf") if f_d > f0 else 0.0)
+
+
+def build(o: dict) -> AdaptiveHFConfig:
+    return AdaptiveHFConfig(
+        damping=o["damping"], L=o["L"], sigma=o["sigma"], eps=o["eps"], beta2=o["beta2"], mu=o["mu"],
+        curvature=o["curvature"], clamp_step=o["clamp_step"],
+        cg=CGConfig(stop="martens", max_iters=o["cg_max_iters"], save_iterates=False),
+    )
+
+
+def adaptive_hf(**overrides) -> Algorithm:
+    return Algorithm("adaptive_hf", build(resolve("adaptive_hf", DEFAULTS, overrides)), init, step)
