@@ -56,6 +56,69 @@ def backends(
         raise typer.Exit(1)
 
 
+@app.command()
+def run(
+    suite: str = typer.Argument(None, help="Suite file or name (default: the quickstart)."),
+    results: str = typer.Option("results", "--results", help="Folder for the trial records."),
+    workload: str = typer.Option(None, help="Run only this workload."),
+    optimizer: str = typer.Option(None, help="Run only this optimizer."),
+    backend: str = typer.Option(None, help="Run only this backend."),
+    seeds: int = typer.Option(None, help="Run only the first N seeds."),
+    device: str = typer.Option(None, help="Override the device: cpu, cuda, auto."),
+    budget_scale: float = typer.Option(1.0, help="Multiply every budget (quick looks)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the expanded trials and stop."),
+) -> None:
+    """Run a suite: every workload x optimizer x backend x seed, resumable."""
+    from . import suite as suites
+    from .runner.locate import resolve_suite
+    from .runner.suite_run import run_suite, summary_table
+
+    spec = suites.load(resolve_suite(suite))
+    trials = suites.expand(spec, workload=workload, optimizer=optimizer, backend=backend,
+                           seeds=seeds, device=device, budget_scale=budget_scale)
+    if dry_run:
+        out.print(suites.dry_run_table(trials))
+        return
+    recs = run_suite(trials, results, console=err)
+    out.print(summary_table(recs))
+    out.print(f"records: {len(recs)} trials in {results}/ (hfbench.results.load({results!r}))")
+    if any(r is None or r.get("status") == "failed" for r in recs):
+        raise typer.Exit(1)
+
+
+data_app = typer.Typer(help="Manage datasets: list them, fetch the downloadable ones.")
+app.add_typer(data_app, name="data")
+
+
+@data_app.command("list")
+def data_list() -> None:
+    """List the datasets, where they come from and whether they are cached."""
+    from . import data
+
+    table = Table(title=f"hfbench datasets (cache: {data.cache_dir()})")
+    rows = data.list_datasets()
+    for col in rows[0]:
+        table.add_column(col)
+    for row in rows:
+        table.add_row(*(str(v) for v in row.values()))
+    out.print(table)
+
+
+@data_app.command("fetch")
+def data_fetch(name: str, force: bool = typer.Option(False, help="Download again.")) -> None:
+    """Download dataset NAME into the cache and check its SHA-256."""
+    from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
+
+    from . import data
+
+    with Progress(*Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn(),
+                  console=err) as progress:
+        task = progress.add_task(f"fetching {name}", total=None)
+        path = data.fetch(name, force=force,
+                          progress=lambda done, total: progress.update(task, completed=done, total=total))
+    out.print(f"{name}: ready in {path}")
+
+
 def main() -> None:
     """Entry point. Click handles usage errors itself (exit 2) in standalone mode."""
     try:

@@ -57,8 +57,10 @@ class AdaptiveHFConfig:
                 raise HFBenchError(f"adaptive_hf.{name} must be > 0, got {getattr(self, name)!r}")
         if not 0 <= self.beta2 < 1:
             raise HFBenchError(f"adaptive_hf.beta2 must lie in [0, 1), got {self.beta2!r}")
-        if not self.mu >= 0 or not self.damping >= 0:
-            raise HFBenchError("adaptive_hf.mu and adaptive_hf.damping must be >= 0")
+        if not self.mu > 0:  # m_hat / (sqrt(v_hat) + mu) is 0/0 where delta is exactly 0
+            raise HFBenchError(f"adaptive_hf.mu must be > 0 (as Adam's eps), got {self.mu!r}")
+        if not self.damping > 0:  # the LM rule only rescales lambda: from 0 it never moves
+            raise HFBenchError(f"adaptive_hf.damping must be > 0, got {self.damping!r}")
         if self.curvature not in ("hessian", "ggn"):
             raise HFBenchError(unknown("curvature", self.curvature, ("hessian", "ggn"), "adaptive_hf"))
 

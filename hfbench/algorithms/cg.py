@@ -218,8 +218,10 @@ def cg_step(ops, config: CGConfig, operands: CGOperands, s: CGState) -> CGState:
 
 def _status(ops, config, operands, s, i, ok, finite, pAp, phi_i, r):
     running = s.status == RUNNING
+    solved = s.rz == 0  # r = 0 (x solves the system) makes p = 0 and p.Ap = 0: not curvature
     status = ops.where(running & ~finite, NONFINITE, s.status)
-    status = ops.where(running & finite & (pAp <= 0), NEGATIVE_CURVATURE, status)
+    status = ops.where(running & finite & (pAp <= 0) & ~solved, NEGATIVE_CURVATURE, status)
+    status = ops.where(running & finite & solved, CONVERGED, status)
     done = ok & _rule_met(ops, config, operands, s, i, phi_i, r)
     status = ops.where(done, CONVERGED, status)
     at_limit = ok & ~done & (i >= config.limit)

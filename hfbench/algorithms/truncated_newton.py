@@ -51,6 +51,16 @@ class TruncatedNewtonConfig:
     def __post_init__(self):
         if not (isinstance(self.damping, (int, float)) and self.damping >= 0):
             raise HFBenchError(f"damping (the initial lambda) must be a number >= 0, got {self.damping!r}")
+        if self.damping == 0 and not isinstance(self.damping_rule, Fixed):
+            raise HFBenchError(
+                "damping (the initial lambda) is 0, but the damping rule only rescales lambda, "
+                "so it could never rise; start from a small positive value (e.g. 1e-8)"
+            )
+        if self.damping == 0 and self.preconditioner:
+            raise HFBenchError(
+                "damping 0 with the preconditioner on: (diag + lambda)^-0.75 is infinite where "
+                "the diagonal is 0; use damping > 0 or preconditioner=False"
+            )
         if self.curvature not in KINDS:
             raise HFBenchError(unknown("curvature", self.curvature, KINDS, "curvature"))
         if self.rho_model not in RHO_MODELS:

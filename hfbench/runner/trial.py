@@ -1,0 +1,249 @@
+"""Run one trial (workload x optimizer x backend x seed) to its budget.
+
+Training time is wall time of `alg.step` calls only: the device is synced before
+each clock read, warm-up (compilation) steps run on a throwaway copy first and are
+timed apart, and evaluation pauses the training clock. Evaluation happens every
+`eval.every` iterations and at the first step past each `eval.time_marks` second,
+so both backends get the same evaluations.
+
+Budgets (first reached ends the trial): time_s (training seconds), epochs (examples
+seen / training-set size), iterations, grad_equiv (gradient-equivalent passes,
+GRAD_EQUIV weights below).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import traceback
+
+import numpy as np
+
+from .. import algorithms, data, models
+from ..registry import get_backend
+from . import record
+from .batches import index_stream
+from .evaluate import evaluate_full
+
+# Cost of each counted operation in gradients. A Gv costs 0.9-1.2 gradients on both
+# backends (benchmarks/curvature_ratios.py), a forward-only pass or a curvature setup
+# about half of one.
+GRAD_EQUIV = {"n_grad": 1.0, "n_gv": 1.0, "n_precond": 1.0, "n_fwd": 0.5, "n_curv": 0.5}
+COUNTS = tuple(GRAD_EQUIV)
+WARMUP_STEPS = 2  # hf's first two steps trace both CG variants (cold and warm start)
+
+
+def build_model(trial) -> models.ModelSpec:
+    """The ModelSpec a trial's `model` dict describes."""
+    m = dict(trial.model)
+    kind = m.pop("type")
+    common = {"l2": trial.l2, **({"init": trial.init} if trial.init else {})}
+    if kind == "mlp":
+        loss = {"loss": trial.loss} if trial.loss else {}
+        return models.mlp(m["sizes"], m.get("activation", "sigmoid"), **loss, **common)
+    if kind == "autoencoder":
+        loss = {"loss": trial.loss} if trial.loss else {}
+        return models.autoencoder(m["encoder"], **loss, **common)
+    return getattr(models, kind)(**common)
+
+
+class _Run:
+    """The mutable bookkeeping of one trial (local to run_trial, never shared)."""
+
+    def __init__(self, trial, ds, spec):
+        self.trial, self.ds, self.spec = trial, ds, spec
+        self.steps, self.evals = [], []
+        self.counts = dict.fromkeys(COUNTS, 0)
+        self.iteration, self.train_time = 0, 0.0
+        self.marks = sorted(float(t) for t in (trial.eval or {}).get("time_marks", []) or [])
+        self.targets = {}  # target index -> {"time_s", "iteration", "epoch"}
+
+    @property
+    def epoch(self) -> float:
+        return self.iteration * self.trial.batch_size / len(self.ds.X_train)
+
+    @property
+    def grad_equiv(self) -> float:
+        return sum(GRAD_EQUIV[k] * v for k, v in self.counts.items())
+
+    def budget_left(self) -> bool:
+        b = self.trial.budget or {}
+        checks = [("time_s", self.train_time), ("epochs", self.epoch),
+                  ("iterations", self.iteration), ("grad_equiv", self.grad_equiv)]
+        return all(b.get(k) is None or value < b[k] for k, value in checks)
+
+
+def run_trial(trial, results_dir, on_step=None) -> dict:
+    """Run `trial`, write its record atomically into `results_dir`, return the record."""
+    started = time.time()
+    try:
+        rec = _run(trial, on_step)
+    except (KeyboardInterrupt, SystemExit):
+        raise  # no record: an interrupted trial is rerun, never half-counted
+    except Exception as exc:  # a failed trial is recorded, and the suite goes on
+        rec = {"status": "failed", "error": f"{type(exc).__name__}: {exc}",
+               "traceback": traceback.format_exc(), "config": trial.config()}
+    rec.update(trial_id=trial.id, suite=trial.suite, wall_s=time.time() - started)
+    record.write_atomic(record.path_for(results_dir, trial.id), rec)
+    return rec
+
+
+def _run(trial, on_step) -> dict:
+    be = get_backend(trial.backend, device=trial.device, dtype=trial.dtype, tf32=trial.tf32)
+    spec = build_model(trial)
+    ds = data.load(trial.dataset, seed=trial.seed, **_data_options(spec))
+    problem = be.problem(spec)
+    alg = algorithms.get(trial.algorithm, **trial.params)
+    x = be.asarray(models.init_params(spec, seed=trial.seed, dtype=trial.dtype))
+    stream = index_stream(len(ds.X_train), trial.batch_size, trial.seed,
+                          trial.curvature_batch_size)
+    compile_s = _warm_up(be, problem, alg, x, ds, trial)
+    run = _Run(trial, ds, spec)
+    state, status = alg.init(x), "budget_exhausted"
+    _evaluate(be, problem, x, run, "start")
+    while run.budget_left():
+        idx = next(stream)
+        x, state, info = _timed_step(be, problem, alg, x, state, ds, idx, run)
+        if on_step:
+            on_step(run, info)
+        if not math.isfinite(info["loss"]) or not _finite(be, x):
+            status = "diverged"
+            break
+        if _eval_due(run):
+            _evaluate(be, problem, x, run, "schedule")
+            if _targets_met(run) and (trial.eval or {}).get("stop_at_target", False):
+                status = "target_reached"
+                break
+    if status != "diverged":
+        _evaluate(be, problem, x, run, "final")
+        status = _final_status(trial, run, status)
+    return _summary(trial, be, run, status, compile_s)
+
+
+def _final_status(trial, run, status) -> str:
+    """target_reached: every target met; completed: budget used, no targets set;
+    budget_exhausted: budget used with a target still unmet."""
+    if _targets_met(run):
+        return "target_reached"
+    return "completed" if not trial.targets else "budget_exhausted"
+
+
+def _data_options(spec) -> dict:
+    return {"task": "reconstruction"} if spec.reconstruct else {}
+
+
+def _batch(be, ds, idx):
+    return be.batch(ds.X_train[idx], ds.y_train[idx])
+
+
+def _warm_up(be, problem, alg, x, ds, trial) -> float:
+    """Compile and warm caches on a throwaway copy of the start; returns seconds."""
+    stream = index_stream(len(ds.X_train), trial.batch_size, trial.seed + 10**6,
+                          trial.curvature_batch_size)
+    be.sync()
+    t = time.perf_counter()
+    xw, state = x, alg.init(x)
+    for _ in range(WARMUP_STEPS):
+        idx = next(stream)
+        cb = None if idx.curvature is None else _batch(be, ds, idx.curvature)
+        xw, state, _ = alg.step(problem, xw, state, _batch(be, ds, idx.grad), cb)
+    be.sync(xw)
+    return time.perf_counter() - t
+
+
+def _timed_step(be, problem, alg, x, state, ds, idx, run):
+    be.sync(x)
+    t = time.perf_counter()
+    batch = _batch(be, ds, idx.grad)
+    cbatch = None if idx.curvature is None else _batch(be, ds, idx.curvature)
+    x, state, info = alg.step(problem, x, state, batch, cbatch)
+    be.sync(x)
+    run.train_time += time.perf_counter() - t
+    run.iteration += 1
+    for k in COUNTS:
+        run.counts[k] += int(info.get(k, 0))
+    run.steps.append(_step_row(run, info))
+    return x, state, info
+
+
+def _step_row(run, info) -> dict:
+    keep = ("loss", "cg_iters", "lambda", "rho", "alpha", "accepted", "cond_est", "cg_status")
+    row = {"step": run.iteration, "epoch": run.epoch, "time_s": run.train_time,
+           "grad_equiv": run.grad_equiv, **run.counts}
+    row.update({("batch_loss" if k == "loss" else k): info[k] for k in keep if k in info})
+    return row
+
+
+def _finite(be, x) -> bool:
+    return bool(np.isfinite(be.ops.to_float(be.ops.vdot(x, x))))
+
+
+def _eval_due(run) -> bool:
+    every = (run.trial.eval or {}).get("every")
+    if every and run.iteration % int(every) == 0:
+        return True
+    if run.marks and run.train_time >= run.marks[0]:
+        while run.marks and run.train_time >= run.marks[0]:
+            run.marks.pop(0)
+        return True
+    return False
+
+
+def _evaluate(be, problem, x, run, why) -> None:
+    t = time.perf_counter()
+    row = {"step": run.iteration, "epoch": run.epoch, "time_s": run.train_time,
+           "grad_equiv": run.grad_equiv, "why": why, **run.counts}
+    row.update(evaluate_full(be, problem, x, run.ds))
+    row["eval_s"] = time.perf_counter() - t
+    run.evals.append(row)
+    _check_targets(run, row)
+
+
+def _check_targets(run, row) -> None:
+    for i, tgt in enumerate(run.trial.targets or []):
+        metric, op, value = _target(tgt)
+        got = row.get(metric)
+        if i in run.targets or got is None or not math.isfinite(got):
+            continue
+        if (got >= value) if op == ">=" else (got <= value):
+            run.targets[i] = {"metric": metric, "op": op, "value": value,
+                              "time_s": row["time_s"], "iteration": row["step"], "epoch": row["epoch"]}
+
+
+def _target(tgt) -> tuple[str, str, float]:
+    if "op" in tgt:
+        return tgt["metric"], tgt["op"], float(tgt["value"])
+    op = ">=" if ">=" in tgt else "<="
+    return tgt["metric"], op, float(tgt[op])
+
+
+def _targets_met(run) -> bool:
+    return bool(run.trial.targets) and len(run.targets) == len(run.trial.targets)
+
+
+def _summary(trial, be, run, status, compile_s) -> dict:
+    final = run.evals[-1] if run.evals else {}
+    return {
+        "status": status,
+        "metadata": record.metadata(be, trial),
+        "config": trial.config(),
+        "compile_s": compile_s,
+        "train_time_s": run.train_time,
+        "iterations": run.iteration,
+        "epochs": run.epoch,
+        "targets": [run.targets.get(i) for i in range(len(trial.targets or []))],
+        "at_time_marks": _at_marks(trial, run.evals),
+        "final": {k: v for k, v in final.items() if k not in ("why",)},
+        "diverged_at": run.iteration if status == "diverged" else None,
+        "steps": run.steps,
+        "evals": run.evals,
+    }
+
+
+def _at_marks(trial, evals) -> dict:
+    """The metrics of the first evaluation at or after each time mark (Gargiani Tables 1-3)."""
+    out = {}
+    for mark in (trial.eval or {}).get("time_marks", []) or []:
+        hit = next((e for e in evals if e["time_s"] >= float(mark)), None)
+        out[str(mark)] = None if hit is None else {k: v for k, v in hit.items() if k != "why"}
+    return out

@@ -1,0 +1,304 @@
+"""The suite file format as pydantic models: types, ranges and names, field by field.
+
+Every model forbids unknown keys and is strict (no "10" -> 10, no 1.5 -> 1, no
+true -> 1), so a typo is an error rather than a default. Names that have a fixed
+set of choices (datasets, algorithms, metrics, backends) are checked here with a
+did-you-mean; checks that need two fields at once (a model against its dataset,
+a grid point against its algorithm) live in `checks.py` and `grid.py`.
+
+Workloads may override the suite's `budget`, `targets`, `eval` and `device`; an
+override replaces the suite's value as a whole.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import types
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
+
+from pydantic import (
+    AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, model_validator,
+)
+
+from .. import algorithms
+from ..errors import unknown
+from ..losses import LOSSES
+from ..models import ACTIVATIONS
+from . import datasets
+
+METRICS = (
+    "train_loss", "test_loss", "train_accuracy", "test_accuracy",
+    "train_reconstruction_error", "test_reconstruction_error",
+)
+BUDGET_KEYS = ("time_s", "epochs", "iterations", "grad_passes")
+BUILTIN_BACKENDS = ("torch", "jax")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, frozen=True)
+
+
+# ----------------------------------------------------------------------------- field checks
+
+
+def _choice(kind: str, choices):
+    def check(value: str) -> str:
+        if value not in choices:
+            raise ValueError(unknown(kind, value, choices))
+        return value
+    return check
+
+
+def _name(value: str) -> str:
+    if not _NAME.match(value):
+        raise ValueError(f"names use letters, digits, '_', '.' and '-' (they appear in file "
+                         f"names and filters), got {value!r}")
+    return value
+
+
+@functools.cache
+def backend_names() -> tuple[str, ...]:
+    """The built-in backends and those registered as entry points (cached: a scan of
+    every installed distribution costs tens of milliseconds)."""
+    from ..registry import registered  # entry points only: no framework is imported
+
+    return tuple(sorted(set(BUILTIN_BACKENDS) | set(registered())))
+
+
+def _backend(value: str) -> str:
+    return _choice("backend", backend_names())(value)
+
+
+def _device(value: str) -> str:
+    if value in ("cpu", "cuda", "auto") or re.fullmatch(r"cuda:\d+", value):
+        return value
+    choices = ("cpu", "cuda", "cuda:N", "auto")
+    message = unknown("device", value, choices)
+    if value.lower() == "gpu":  # difflib would offer 'cpu', the opposite of what was meant
+        message = message.replace("did you mean 'cpu'", "did you mean 'cuda'")
+    raise ValueError(message)
+
+
+def _batch_size(value: Any) -> Any:
+    if value == "full" or (type(value) is int and value >= 1):
+        return value
+    raise ValueError(f"expected an integer >= 1 or 'full' (the whole training set), got {value!r}")
+
+
+def _seeds(value: Any) -> Any:
+    """An int N means seeds 0..N-1."""
+    if type(value) is int:
+        if value < 1:
+            raise ValueError(f"an integer seed count must be >= 1, got {value}")
+        return list(range(value))
+    if not isinstance(value, list):
+        raise ValueError(f"expected a seed count N (for seeds 0..N-1) or a list of seeds, got {value!r}")
+    return value
+
+
+def _unique(kind: str):
+    def check(values: list) -> list:
+        dup = sorted({str(v) for v in values if values.count(v) > 1})
+        if dup:
+            raise ValueError(f"{kind} listed twice: {', '.join(dup)}")
+        return values
+    return check
+
+
+def _activation(value: Any) -> Any:
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not items or not all(isinstance(a, str) for a in items):
+        raise ValueError(f"expected an activation name or a list of them (one per hidden "
+                         f"layer), got {value!r}")
+    for a in items:
+        _choice("activation", ACTIVATIONS)(a)
+    return value
+
+
+Name = Annotated[str, AfterValidator(_name)]
+Device = Annotated[str, AfterValidator(_device)]
+BatchSize = Annotated[Any, AfterValidator(_batch_size)]
+Width = Annotated[int, Field(ge=1)]
+Positive = Annotated[float, Field(gt=0)]
+
+
+# ----------------------------------------------------------------------------- models
+
+
+class MlpModel(_Strict):
+    type: Literal["mlp"]
+    sizes: Annotated[list[Width], Field(min_length=2)]
+    activation: Annotated[Any, AfterValidator(_activation)] = "sigmoid"
+
+
+class AutoencoderModel(_Strict):
+    type: Literal["autoencoder"]
+    encoder: Annotated[list[Width], Field(min_length=2)]
+
+
+class FashionCnnModel(_Strict):
+    type: Literal["gargiani_fashion_cnn"]
+
+
+class CifarCnnModel(_Strict):
+    type: Literal["gargiani_cifar_cnn"]
+
+
+class LeNetModel(_Strict):
+    type: Literal["lenet"]
+
+
+Model = Annotated[
+    Union[MlpModel, AutoencoderModel, FashionCnnModel, CifarCnnModel, LeNetModel],
+    Field(discriminator="type"),
+]
+
+
+class Budget(_Strict):
+    """Any subset; the first limit reached ends the trial."""
+
+    time_s: Positive | None = None  # training wall-time, evaluation and compilation excluded
+    epochs: Positive | None = None  # samples seen / training-set size
+    iterations: Annotated[int, Field(ge=1)] | None = None  # outer steps
+    grad_passes: Positive | None = None  # gradient-equivalent passes (n_grad + weighted n_gv)
+
+    @model_validator(mode="after")
+    def _not_empty(self):
+        if all(getattr(self, k) is None for k in BUDGET_KEYS):
+            raise ValueError(f"an empty budget never ends; give at least one of {', '.join(BUDGET_KEYS)}")
+        return self
+
+    def limits(self) -> dict:
+        return {k: getattr(self, k) for k in BUDGET_KEYS if getattr(self, k) is not None}
+
+
+class Target(_Strict):
+    """`{metric: test_accuracy, ">=": 0.92}` or `{metric: ..., op: ">=", value: 0.92}`."""
+
+    metric: Annotated[str, AfterValidator(_choice("metric", METRICS))]
+    op: Literal[">=", "<="]
+    value: float
+    stop: bool = False  # end the trial when reached; otherwise only record when
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        ops = [k for k in (">=", "<=") if k in data]
+        if not ops:
+            if "op" not in data and "value" not in data:
+                raise ValueError("give the threshold as '>=': value or '<=': value")
+            return data
+        if len(ops) > 1 or "op" in data or "value" in data:
+            raise ValueError("give one threshold: either '>=': v, '<=': v, or op and value")
+        rest = {k: v for k, v in data.items() if k != ops[0]}
+        return {**rest, "op": ops[0], "value": data[ops[0]]}
+
+
+class Eval(_Strict):
+    """Full-set evaluation: every N iterations, at each epoch's end, and at each time mark."""
+
+    every: Annotated[int, Field(ge=1)] | None = 100  # iterations; null: no iteration schedule
+    epoch_end: bool = False
+    # seconds of training time, as in Gargiani et al.'s tables; kept sorted
+    time_marks: Annotated[list[Positive], AfterValidator(lambda v: sorted(set(v)))] = []
+
+
+class Workload(_Strict):
+    dataset: Annotated[str, AfterValidator(lambda v: _choice("dataset", datasets.names())(v))]
+    model: Model
+    loss: Annotated[str, AfterValidator(_choice("loss", tuple(LOSSES)))] | None = None
+    batch_size: BatchSize
+    curvature_batch_size: BatchSize | None = None  # hf's separate curvature batch
+    l2: Annotated[float, Field(ge=0)] = 0.0
+    init: Literal["sparse", "dense"] | None = None
+    optimizers: Annotated[list[Name], AfterValidator(_unique("optimizer"))] | None = None
+    budget: Budget | None = None
+    targets: list[Target] | None = None
+    eval: Eval | None = None
+    device: Device | None = None
+
+
+class Optimizer(_Strict):
+    algorithm: Annotated[str, AfterValidator(_choice("algorithm", tuple(algorithms.ALGORITHMS)))]
+    params: dict[str, Any] = {}  # a list value sweeps; checked against the algorithm in grid.py
+    zip: list[list[str]] = []  # groups of list-valued params that advance together
+
+
+Seeds = Annotated[
+    list[Annotated[int, Field(ge=0)]],
+    BeforeValidator(_seeds), AfterValidator(_unique("seed")), Field(min_length=1),
+]
+
+
+class Suite(_Strict):
+    name: Name
+    description: str = ""
+    backends: Annotated[list[Annotated[str, AfterValidator(_backend)]],
+                        Field(min_length=1), AfterValidator(_unique("backend"))]
+    seeds: Seeds = [0]
+    device: Device = "cpu"
+    dtype: Literal["float32", "float64"] = "float32"
+    tf32: bool = False
+    workloads: Annotated[dict[Name, Workload], Field(min_length=1)]
+    optimizers: Annotated[dict[Name, Optimizer], Field(min_length=1)]
+    budget: Budget | None = None
+    targets: list[Target] = []
+    eval: Eval = Eval()
+    _source: str = PrivateAttr("<suite>")  # the file it came from, for messages
+
+    @property
+    def source(self) -> str:
+        return self._source
+
+
+# ----------------------------------------------------------------------------- key lookup
+
+
+def fields_at(loc: tuple) -> list[str]:
+    """The valid keys of the mapping that holds loc[-1] (for an unknown key's did-you-mean)."""
+    tp: Any = Suite
+    for part in loc[:-1]:
+        tp = _step(tp, part)
+        if tp is None:
+            return []
+    tp = _strip(tp)
+    return list(tp.model_fields) if _is_model(tp) else []
+
+
+def _is_model(tp) -> bool:
+    return isinstance(tp, type) and issubclass(tp, BaseModel)
+
+
+def _strip(tp):
+    """Unwrap Annotated[...] and Optional[...]."""
+    while True:
+        if get_origin(tp) is Annotated:
+            tp = get_args(tp)[0]
+        elif get_origin(tp) in (Union, types.UnionType):
+            members = [a for a in get_args(tp) if a is not type(None)]
+            if len(members) != 1:
+                return tp
+            tp = members[0]
+        else:
+            return tp
+
+
+def _step(tp, part):
+    tp = _strip(tp)
+    if _is_model(tp):
+        field = tp.model_fields.get(part)
+        return field.annotation if field else None
+    origin = get_origin(tp)
+    if origin is dict:
+        return get_args(tp)[1]
+    if origin is list:
+        return get_args(tp)[0]
+    if origin in (Union, types.UnionType):  # a discriminated union: part is the tag
+        for member in get_args(tp):
+            if _is_model(member) and part in get_args(member.model_fields["type"].annotation):
+                return member
+    return None

@@ -1,0 +1,24 @@
+"""The README's Python examples run as written, in order, in one namespace."""
+
+import pathlib
+import re
+
+import pytest
+
+import hfbench
+
+README = pathlib.Path(__file__).parents[1] / "README.md"
+
+
+@pytest.mark.skipif(
+    hfbench.installed_backends().get("torch") is not None,
+    reason="the README examples use the torch backend: pip install 'hfbench[torch]'",
+)
+def test_readme_python_examples_run():
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+    assert len(blocks) >= 2
+    namespace: dict = {}
+    for block in blocks:
+        exec(compile(block, str(README), "exec"), namespace)
+    assert namespace["info"]["cg_iters"] >= 1
+    assert namespace["Gv"].shape == namespace["g"].shape
