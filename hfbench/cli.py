@@ -17,7 +17,8 @@ from .registry import EXTRAS, installed
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.split("\n")[1])
 err = Console(stderr=True)
-out = Console()
+# Not a terminal (a log, CI): rich would wrap tables at 80 columns; give them room.
+out = Console() if Console().is_terminal else Console(width=160)
 
 
 @app.callback()
@@ -70,10 +71,9 @@ def run(
 ) -> None:
     """Run a suite: every workload x optimizer x backend x seed, resumable."""
     from . import suite as suites
-    from .runner.locate import resolve_suite
     from .runner.suite_run import run_suite, summary_table
 
-    spec = suites.load(resolve_suite(suite))
+    spec = suites.load(suite or "quickstart")
     trials = suites.expand(spec, workload=workload, optimizer=optimizer, backend=backend,
                            seeds=seeds, device=device, budget_scale=budget_scale)
     if dry_run:

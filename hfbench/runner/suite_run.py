@@ -21,7 +21,7 @@ from .trial import run_trial
 def _fraction(run) -> float:
     b = run.trial.budget or {}
     parts = [("time_s", run.train_time), ("epochs", run.epoch), ("iterations", run.iteration),
-             ("grad_equiv", run.grad_equiv)]
+             ("grad_passes", run.grad_equiv)]
     return min(1.0, max((v / b[k] for k, v in parts if b.get(k)), default=0.0))
 
 
@@ -77,10 +77,11 @@ def _statuses(recs) -> str:
 
 def _metric_cells(recs) -> list[str]:
     finals = [r.get("final") or {} for r in recs]
-    acc = "test_accuracy" if any("test_accuracy" in f for f in finals) else "test_reconstruction_error"
+    names = ("test_accuracy", "test_reconstruction_error")
+    metric = next((m for m in names if any(m in f for f in finals)), None)
+    shown = "-" if metric is None else f"{metric[5:]} {_mean_std([f.get(metric) for f in finals])}"
     return [_mean_std([f.get("train_loss") for f in finals]),
-            _mean_std([f.get("test_loss") for f in finals]),
-            f"{acc.replace('test_', '')} {_mean_std([f.get(acc) for f in finals])}",
+            _mean_std([f.get("test_loss") for f in finals]), shown,
             _mean_std([r.get("train_time_s") for r in recs], ".1f"),
             _mean_std([r.get("iterations") for r in recs], ".0f")]
 

@@ -7,8 +7,9 @@ timed apart, and evaluation pauses the training clock. Evaluation happens every
 so both backends get the same evaluations.
 
 Budgets (first reached ends the trial): time_s (training seconds), epochs (examples
-seen / training-set size), iterations, grad_equiv (gradient-equivalent passes,
-GRAD_EQUIV weights below).
+seen / training-set size), iterations, grad_passes (gradient-equivalent passes,
+GRAD_EQUIV weights below). Targets marked `stop` end the trial once all of them
+are met; `eval.epoch_end` adds an evaluation at the end of every epoch.
 """
 
 from __future__ import annotations
@@ -34,17 +35,16 @@ WARMUP_STEPS = 2  # hf's first two steps trace both CG variants (cold and warm s
 
 
 def build_model(trial) -> models.ModelSpec:
-    """The ModelSpec a trial's `model` dict describes."""
-    m = dict(trial.model)
-    kind = m.pop("type")
-    common = {"l2": trial.l2, **({"init": trial.init} if trial.init else {})}
-    if kind == "mlp":
-        loss = {"loss": trial.loss} if trial.loss else {}
-        return models.mlp(m["sizes"], m.get("activation", "sigmoid"), **loss, **common)
-    if kind == "autoencoder":
-        loss = {"loss": trial.loss} if trial.loss else {}
-        return models.autoencoder(m["encoder"], **loss, **common)
-    return getattr(models, kind)(**common)
+    """The ModelSpec of a trial (the suite layer builds it from the model entry)."""
+    return trial.model_spec()
+
+
+def batch_sizes(trial, n_train: int) -> tuple[int, int | None]:
+    """(gradient, curvature) batch sizes; "full" means the whole training set."""
+    b = n_train if trial.batch_size == "full" else int(trial.batch_size)
+    c = trial.curvature_batch_size
+    c = n_train if c == "full" else (None if c is None else int(c))
+    return b, (None if c == b else c)
 
 
 class _Run:
@@ -57,10 +57,11 @@ class _Run:
         self.iteration, self.train_time = 0, 0.0
         self.marks = sorted(float(t) for t in (trial.eval or {}).get("time_marks", []) or [])
         self.targets = {}  # target index -> {"time_s", "iteration", "epoch"}
+        self.batch_size, self.curvature_batch_size = batch_sizes(trial, len(ds.X_train))
 
     @property
     def epoch(self) -> float:
-        return self.iteration * self.trial.batch_size / len(self.ds.X_train)
+        return self.iteration * self.batch_size / len(self.ds.X_train)
 
     @property
     def grad_equiv(self) -> float:
@@ -69,7 +70,7 @@ class _Run:
     def budget_left(self) -> bool:
         b = self.trial.budget or {}
         checks = [("time_s", self.train_time), ("epochs", self.epoch),
-                  ("iterations", self.iteration), ("grad_equiv", self.grad_equiv)]
+                  ("iterations", self.iteration), ("grad_passes", self.grad_equiv)]
         return all(b.get(k) is None or value < b[k] for k, value in checks)
 
 
@@ -95,10 +96,9 @@ def _run(trial, on_step) -> dict:
     problem = be.problem(spec)
     alg = algorithms.get(trial.algorithm, **trial.params)
     x = be.asarray(models.init_params(spec, seed=trial.seed, dtype=trial.dtype))
-    stream = index_stream(len(ds.X_train), trial.batch_size, trial.seed,
-                          trial.curvature_batch_size)
-    compile_s = _warm_up(be, problem, alg, x, ds, trial)
     run = _Run(trial, ds, spec)
+    stream = index_stream(len(ds.X_train), run.batch_size, trial.seed, run.curvature_batch_size)
+    compile_s = _warm_up(be, problem, alg, x, ds, run)
     state, status = alg.init(x), "budget_exhausted"
     _evaluate(be, problem, x, run, "start")
     while run.budget_left():
@@ -111,7 +111,7 @@ def _run(trial, on_step) -> dict:
             break
         if _eval_due(run):
             _evaluate(be, problem, x, run, "schedule")
-            if _targets_met(run) and (trial.eval or {}).get("stop_at_target", False):
+            if _stop_targets_met(run):
                 status = "target_reached"
                 break
     if status != "diverged":
@@ -129,17 +129,21 @@ def _final_status(trial, run, status) -> str:
 
 
 def _data_options(spec) -> dict:
-    return {"task": "reconstruction"} if spec.reconstruct else {}
+    """Autoencoders reconstruct their inputs; dense nets take flat inputs, conv nets images."""
+    opts = {"flatten": len(spec.input_shape) == 1}
+    if spec.reconstruct:
+        opts["task"] = "reconstruction"
+    return opts
 
 
 def _batch(be, ds, idx):
     return be.batch(ds.X_train[idx], ds.y_train[idx])
 
 
-def _warm_up(be, problem, alg, x, ds, trial) -> float:
+def _warm_up(be, problem, alg, x, ds, run) -> float:
     """Compile and warm caches on a throwaway copy of the start; returns seconds."""
-    stream = index_stream(len(ds.X_train), trial.batch_size, trial.seed + 10**6,
-                          trial.curvature_batch_size)
+    stream = index_stream(len(ds.X_train), run.batch_size, run.trial.seed + 10**6,
+                          run.curvature_batch_size)
     be.sync()
     t = time.perf_counter()
     xw, state = x, alg.init(x)
@@ -179,8 +183,12 @@ def _finite(be, x) -> bool:
 
 
 def _eval_due(run) -> bool:
-    every = (run.trial.eval or {}).get("every")
+    ev = run.trial.eval or {}
+    every = ev.get("every")
     if every and run.iteration % int(every) == 0:
+        return True
+    per_epoch = len(run.ds.X_train) // run.batch_size
+    if ev.get("epoch_end") and run.iteration % per_epoch == 0:
         return True
     if run.marks and run.train_time >= run.marks[0]:
         while run.marks and run.train_time >= run.marks[0]:
@@ -211,14 +219,17 @@ def _check_targets(run, row) -> None:
 
 
 def _target(tgt) -> tuple[str, str, float]:
-    if "op" in tgt:
-        return tgt["metric"], tgt["op"], float(tgt["value"])
-    op = ">=" if ">=" in tgt else "<="
-    return tgt["metric"], op, float(tgt[op])
+    return tgt["metric"], tgt["op"], float(tgt["value"])
 
 
 def _targets_met(run) -> bool:
     return bool(run.trial.targets) and len(run.targets) == len(run.trial.targets)
+
+
+def _stop_targets_met(run) -> bool:
+    """All targets marked `stop` are met (and there is at least one)."""
+    stops = [i for i, t in enumerate(run.trial.targets or []) if t.get("stop")]
+    return bool(stops) and all(i in run.targets for i in stops)
 
 
 def _summary(trial, be, run, status, compile_s) -> dict:

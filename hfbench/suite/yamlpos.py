@@ -23,7 +23,7 @@ Path = tuple  # of str keys and int indices
 _EXP_FLOAT = re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$")
 
 
-class _Loader(yaml.SafeLoader):
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml when built with it
     """SafeLoader that also reads 1e-4 as a float (see the module docstring)."""
 
 
