@@ -71,7 +71,7 @@ def run(
 ) -> None:
     """Run a suite: every workload x optimizer x backend x seed, resumable."""
     from . import suite as suites
-    from .runner.suite_run import run_suite, summary_table
+    from .runner.suite_run import preflight, run_suite, summary_table
 
     spec = suites.load(suite or "quickstart")
     trials = suites.expand(spec, workload=workload, optimizer=optimizer, backend=backend,
@@ -79,6 +79,7 @@ def run(
     if dry_run:
         out.print(suites.dry_run_table(trials))
         return
+    preflight(trials)
     recs = run_suite(trials, results, console=err)
     out.print(summary_table(recs))
     out.print(f"records: {len(recs)} trials in {results}/ (hfbench.results.load({results!r}))")

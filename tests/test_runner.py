@@ -29,7 +29,7 @@ def smoke_trials(**kw):
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("results")
-    trials = smoke_trials()
+    trials = suite.expand(suite.load("smoke"))  # the whole smoke suite, end to end
     recs = run_suite(trials, out)
     return out, trials, recs
 
@@ -51,12 +51,12 @@ def test_smoke_runs_every_algorithm_on_both_backends(smoke_run):
 def test_backends_agree_on_the_smoke_trajectories(smoke_run):
     """Same seed, same batches: torch and JAX records agree step by step (float32)."""
     _, trials, recs = smoke_run
-    by_key = {(t.optimizer, t.backend): r for t, r in zip(trials, recs)}
-    for opt in {t.optimizer for t in trials}:
-        a, b = by_key[(opt, "torch")], by_key[(opt, "jax")]
+    by_key = {(t.workload, t.optimizer, t.backend): r for t, r in zip(trials, recs)}
+    for wl, opt in {(t.workload, t.optimizer) for t in trials}:
+        a, b = by_key[(wl, opt, "torch")], by_key[(wl, opt, "jax")]
         la = [s["batch_loss"] for s in a["steps"]]
         lb = [s["batch_loss"] for s in b["steps"]]
-        np.testing.assert_allclose(la, lb, rtol=2e-3, err_msg=opt)
+        np.testing.assert_allclose(la, lb, rtol=2e-3, err_msg=f"{wl}/{opt}")
         assert [s.get("cg_iters") for s in a["steps"]] == [s.get("cg_iters") for s in b["steps"]] or opt == "sgn"
 
 
@@ -67,7 +67,10 @@ def test_results_load_long_format(smoke_run):
         assert col in df.columns
     assert set(df["trial_id"]) == {t.id for t in trials}
     evals = df[df["kind"] == "eval"]
-    assert evals["test_accuracy"].between(0, 1).all()
+    classified = evals[evals["workload"] == "digits_mlp"]
+    assert len(classified) and classified["test_accuracy"].between(0, 1).all()
+    assert evals[evals["workload"] != "digits_mlp"]["test_accuracy"].isna().all()  # no accuracy
+    assert evals["test_loss"].notna().all()
     steps = df[df["kind"] == "step"]
     assert (steps.groupby("trial_id")["n_grad"].diff().dropna() >= 0).all()  # cumulative
 
@@ -142,6 +145,22 @@ def test_cli_dry_run_and_bad_input(tmp_path):
     assert "Traceback" not in proc.stderr and "bad.yaml:" in proc.stderr and "did you mean 'hf'" in proc.stderr
     proc = _cli("run", "no_such_suite")
     assert proc.returncode == 2 and "no_such_suite" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_cli_refuses_missing_data_and_missing_gpu_before_running(tmp_path):
+    env = {**os.environ, "HFBENCH_DATA": str(tmp_path / "empty_cache")}
+    proc = subprocess.run([sys.executable, "-m", "hfbench.cli", "run", "gargiani2020", "--workload",
+                           "fashion_mnist", "--results", str(tmp_path / "r")],
+                          capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "train-images-idx3-ubyte.gz" in proc.stderr and "hfbench data fetch" in proc.stderr
+    assert not (tmp_path / "r").exists() or not list((tmp_path / "r").glob("*.json"))
+    if hfbench.installed_backends().get("torch") is None:
+        import torch
+
+        if not torch.cuda.is_available():
+            proc = _cli("run", "smoke", "--backend", "torch", "--device", "cuda", "--results", str(tmp_path / "c"))
+            assert proc.returncode == 2 and "cuda" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_cli_runs_a_filtered_suite_and_resumes(tmp_path):

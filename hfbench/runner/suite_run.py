@@ -18,6 +18,22 @@ from . import record
 from .trial import run_trial
 
 
+def preflight(trials) -> None:
+    """Bad input found before any trial runs (exit 2 at the CLI, not a failed trial):
+    a downloaded dataset missing from the cache, or a device this machine lacks."""
+    from .. import data
+    from ..data.download import require
+    from ..registry import get_backend
+
+    for name in sorted({t.dataset for t in trials}):
+        info = data.get_info(name)
+        if info.files:
+            require(info)  # names the missing file, its SHA-256 and the folder
+    for key in sorted({(t.backend, t.device, t.dtype, t.tf32) for t in trials}):
+        backend, device, dtype, tf32 = key
+        get_backend(backend, device=device, dtype=dtype, tf32=tf32)
+
+
 def _fraction(run) -> float:
     b = run.trial.budget or {}
     parts = [("time_s", run.train_time), ("epochs", run.epoch), ("iterations", run.iteration),
