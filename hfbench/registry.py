@@ -54,6 +54,16 @@ def get_backend(name: str, **options):
     return cls(**options)
 
 
+def check_options(backend: str, unknown_options: dict, accepted) -> None:
+    """Refuse constructor options a backend does not know, with the closest valid one."""
+    if unknown_options:
+        names = sorted(unknown_options)
+        raise BackendError(
+            f"{backend} backend: unknown option(s) {', '.join(map(repr, names))}"
+            f"{closest(names[0], accepted)} (accepted: {', '.join(accepted)})"
+        )
+
+
 def check_dtype(dtype: str) -> None:
     if dtype not in DTYPES:
         raise BackendError(

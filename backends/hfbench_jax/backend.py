@@ -15,9 +15,9 @@ import numpy as np
 from jax import lax
 
 from hfbench import models
-from hfbench.errors import BackendError, DeviceError, closest
+from hfbench.errors import DeviceError, closest
 from hfbench.protocol import Batch
-from hfbench.registry import check_dtype
+from hfbench.registry import check_dtype, check_options
 
 from . import loops
 from .ops import JaxOps
@@ -38,12 +38,7 @@ class JaxBackend:
     name = "jax"
 
     def __init__(self, device: str = "cpu", dtype: str = "float32", tf32: bool = False, **kw):
-        if kw:
-            raise BackendError(
-                f"jax backend: unknown option(s) {', '.join(map(repr, kw))}"
-                f"{closest(next(iter(kw)), ('device', 'dtype', 'tf32'))} "
-                "(choices: device, dtype, tf32)"
-            )
+        check_options("jax", kw, ("device", "dtype", "tf32"))
         check_dtype(dtype)
         jax.config.update("jax_enable_x64", True)
         self.dtype = dtype

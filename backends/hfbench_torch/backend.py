@@ -17,10 +17,10 @@ import numpy as np
 import torch
 
 from hfbench import models
-from hfbench.errors import BackendError, DeviceError, SpecError, closest
+from hfbench.errors import DeviceError, SpecError, closest
 from hfbench.algorithms.solve import python_iterate
 from hfbench.protocol import Batch
-from hfbench.registry import check_dtype
+from hfbench.registry import check_dtype, check_options
 
 from .ops import TorchOps
 from .problem import TorchProblem
@@ -35,11 +35,7 @@ class TorchBackend:
     name = "torch"
 
     def __init__(self, device: str = "cpu", dtype: str = "float32", tf32: bool = False, **kw):
-        if kw:
-            raise BackendError(
-                f"torch backend: unknown option(s) {', '.join(sorted(kw))}"
-                f"{closest(next(iter(kw)), OPTIONS)} (accepted: {', '.join(OPTIONS)})"
-            )
+        check_options("torch", kw, OPTIONS)
         check_dtype(dtype)
         self.dtype = dtype
         self.torch_dtype = getattr(torch, dtype)

@@ -195,7 +195,8 @@ def cg_step(ops, config: CGConfig, operands: CGOperands, s: CGState) -> CGState:
     Ap = apply_a(ops, operands, s.p)
     pAp = ops.vdot(s.p, Ap)
     finite = ops.isfinite(pAp)
-    ok = finite & (pAp > 0) & (s.status == RUNNING)
+    # rz = 0: the residual vanished (solved to working precision); no step to take.
+    ok = finite & (pAp > 0) & (s.status == RUNNING) & (s.rz != 0)
     alpha = ops.where(ok, s.rz / ops.where(ok, pAp, 1.0), 0.0)
     x = ops.where(ok, ops.axpy(alpha, s.p, s.x), s.x)  # 0 * NaN would poison x
     r = ops.axpy(-alpha, Ap, s.r)

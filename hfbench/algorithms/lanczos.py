@@ -35,8 +35,10 @@ def tridiagonal(alphas: np.ndarray, betas: np.ndarray) -> np.ndarray:
 
 def ritz_values(alphas, betas) -> RitzValues:
     """Extreme Ritz values and the condition estimate; NaNs when CG took no step."""
-    if len(alphas) == 0:
+    a = np.asarray(alphas, dtype=np.float64)
+    m = len(a) if np.all(a > 0) else int(np.argmin(a > 0))  # the steps CG actually took
+    if m == 0:
         return RitzValues(float("nan"), float("nan"), float("nan"))
-    ev = np.linalg.eigvalsh(tridiagonal(alphas, betas))
+    ev = np.linalg.eigvalsh(tridiagonal(a[:m], np.asarray(betas, dtype=np.float64)[:m]))
     lo, hi = float(ev[0]), float(ev[-1])
     return RitzValues(lo, hi, hi / lo if lo > 0 else float("inf"))

@@ -8,7 +8,6 @@ float64 on the host. It refuses, before allocating, when n^2 float64 values exce
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
