@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 
 from ..errors import HFBenchError, unknown
 from .cg import CGConfig
-from .damping import LevenbergMarquardt
+from .damping import LevenbergMarquardt, reduction_ratio
 from .options import Algorithm, Default, resolve
 from .solve import cg_solve
 
@@ -120,10 +120,7 @@ def step(config: AdaptiveHFConfig, problem, x, state, batch, curvature_batch=Non
 
 def _rho(ops, problem, x, batch, sol, d, g, f0) -> float:
     f_d = ops.to_float(problem.loss(ops.axpy(1.0, d, x), batch))
-    model = float(sol.phi[sol.num_steps])  # q(d) - q(0) = 1/2 d.Ad + g.d
-    if not math.isfinite(f_d):
-        return float("nan")
-    return (f_d - f0) / model if model < 0 else (float("-inf") if f_d > f0 else 0.0)
+    return reduction_ratio(f0, f_d, float(sol.phi[sol.num_steps]))  # phi = q(d) - q(0)
 
 
 def build(o: dict) -> AdaptiveHFConfig:

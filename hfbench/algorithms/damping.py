@@ -84,4 +84,17 @@ class Scheduled:
         return self.final + (lam0 - self.final) * s
 
 
+def reduction_ratio(f0: float, f_new: float, model: float) -> float:
+    """rho = (f(x + p) - f(x)) / (q(p) - q(0)) (Martens 2010 §4.1).
+
+    NaN when f(x + p) is not finite; when the model predicts no decrease (model >= 0),
+    -inf if f rose (so lambda rises) and 0 otherwise.
+    """
+    if not math.isfinite(f_new):
+        return float("nan")
+    if model < 0:
+        return (f_new - f0) / model
+    return float("-inf") if f_new > f0 else 0.0
+
+
 RULES = {"fixed": Fixed, "levenberg_marquardt": LevenbergMarquardt, "scheduled": Scheduled}

@@ -71,8 +71,8 @@ def cg_solve(backend, config: CGConfig, op, b, damping, m_inv=None, x0=None) -> 
 def _solution(backend, config: CGConfig, s: CGState) -> CGSolution:
     n = int(backend.to_numpy(s.i))
     phi, alphas, betas = (np.asarray(backend.to_numpy(a)) for a in (s.phi, s.alphas, s.betas))
-    pts = [p for p in config.save_points if p <= n] if config.save_iterates else []
-    saved = [(p, s.saved[k]) for k, p in enumerate(config.save_points) if p in pts]
+    points = config.save_points if config.save_iterates else ()
+    saved = [(p, s.saved[k]) for k, p in enumerate(points) if p <= n]
     return CGSolution(
         x=s.x, status=CGStatus(int(backend.to_numpy(s.status))), num_steps=n,
         num_gv=int(backend.to_numpy(s.num_gv)), phi=phi[: n + 1], saved=saved,

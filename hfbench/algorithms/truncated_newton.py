@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 from ..errors import HFBenchError, unknown
 from .backtrack import backtrack
 from .cg import CGConfig
-from .damping import Fixed, LevenbergMarquardt, Scheduled
+from .damping import Fixed, LevenbergMarquardt, Scheduled, reduction_ratio
 from .linesearch import Armijo
 from .phases import Phases
 from .solve import cg_solve
@@ -151,11 +151,10 @@ def _step_length(config, ops, f_at, p, f0, f_p, g):
 
 def _rho(config, ops, sol, it, p, g, lam, alpha, f0, f_new):
     """Reduction ratio at the step taken; q from phi: phi_j = 1/2 p_j.A p_j + g.p_j."""
-    if alpha == 0.0 or not math.isfinite(f_new):
-        return float("nan") if not math.isfinite(f_new) else 0.0
+    if alpha == 0.0 and math.isfinite(f_new):
+        return 0.0  # the step was rejected: nothing was taken
     gp = ops.to_float(ops.vdot(g, p))
-    pAp = 2.0 * (float(sol.phi[it]) - gp) if it <= sol.num_steps else float("nan")
+    pAp = 2.0 * (float(sol.phi[it]) - gp)
     if config.rho_model == "undamped":
         pAp -= lam * ops.to_float(ops.vdot(p, p))
-    model = 0.5 * alpha**2 * pAp + alpha * gp
-    return (f_new - f0) / model if model < 0 else float("-inf") if f_new > f0 else 0.0
+    return reduction_ratio(f0, f_new, 0.5 * alpha**2 * pAp + alpha * gp)

@@ -35,10 +35,7 @@ def preflight(trials) -> None:
 
 
 def _fraction(run) -> float:
-    b = run.trial.budget or {}
-    parts = [("time_s", run.train_time), ("epochs", run.epoch), ("iterations", run.iteration),
-             ("grad_passes", run.grad_equiv)]
-    return min(1.0, max((v / b[k] for k, v in parts if b.get(k)), default=0.0))
+    return min(1.0, max((used / limit for used, limit in run.budget_usage() if limit), default=0.0))
 
 
 def run_suite(trials, results_dir, console: Console | None = None) -> list[dict]:

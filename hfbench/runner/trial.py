@@ -67,11 +67,15 @@ class _Run:
     def grad_equiv(self) -> float:
         return sum(GRAD_EQUIV[k] * v for k, v in self.counts.items())
 
-    def budget_left(self) -> bool:
+    def budget_usage(self) -> list[tuple[float, float]]:
+        """(used, limit) for every budget the trial sets."""
         b = self.trial.budget or {}
-        checks = [("time_s", self.train_time), ("epochs", self.epoch),
-                  ("iterations", self.iteration), ("grad_passes", self.grad_equiv)]
-        return all(b.get(k) is None or value < b[k] for k, value in checks)
+        used = {"time_s": self.train_time, "epochs": self.epoch, "iterations": self.iteration,
+                "grad_passes": self.grad_equiv}
+        return [(used[k], b[k]) for k in used if b.get(k) is not None]
+
+    def budget_left(self) -> bool:
+        return all(value < limit for value, limit in self.budget_usage())
 
 
 def run_trial(trial, results_dir, on_step=None) -> dict:
