@@ -8,7 +8,10 @@ Issue #3 floors: <= 1.05 on the MNIST autoencoder at batch 1000, <= 2 on a 3x20
 sigmoid MLP at batch 1000 (where a Python loop shows). Then one full hf step split
 into gradient, curvature setup, preconditioner, CG, backtracking and line search
 (hf's `profile=True`, which syncs between phases). Compilation is excluded: every
-timed call is preceded by a warm-up of the same shapes. Medians over rounds.
+timed call is preceded by a warm-up of the same shapes, and the extra time of
+that first call is reported apart. Medians over rounds. The torch backend runs
+with each `--torch-compile` setting (eager vector updates, and fused by
+torch.compile; see `hfbench_torch.compiled`).
 """
 
 from __future__ import annotations
@@ -36,19 +39,41 @@ def _data(spec, batch, rng):
     return X, rng.integers(0, spec.output_size, batch)
 
 
-def _median_time(be, fn, rounds):
-    fn()  # warm-up: compilation and caches
-    times = []
+def _timed(be, fn) -> float:
+    be.sync()
+    t = time.perf_counter()
+    be.sync(fn())  # JAX dispatches asynchronously: wait on the result itself
+    return time.perf_counter() - t
+
+
+def _interleaved(be, fns: dict, rounds: int, repeat: dict):
+    """Median seconds per call of each fn, timed in interleaved rounds (so load drift
+    on a shared machine hits all alike), and each one's first-call extra."""
+    first = {k: _timed(be, fn) for k, fn in fns.items()}  # warm-up: compilation, caches
+    times = {k: [] for k in fns}
     for _ in range(rounds):
-        be.sync()
-        t = time.perf_counter()
-        out = fn()
-        be.sync(out)  # JAX dispatches asynchronously: wait on the result itself
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+        for k, fn in fns.items():
+            times[k] += [_timed(be, fn) for _ in range(repeat.get(k, 1))]
+    med = {k: statistics.median(v) for k, v in times.items()}
+    return med, {k: first[k] - med[k] for k in fns}
+
+
+class _Fixed:
+    """An operator whose product is a stored vector: a CG solve over it costs only the
+    loop's own work (torch only; a JAX operator must be a pytree)."""
+
+    kind = "ggn"
+
+    def __init__(self, out):
+        self.out = out
+
+    def matvec(self, v):
+        return self.out
 
 
 def cg_overhead(be, spec, batch, iters, rounds):
+    """Gv and CG-solve medians, the overhead ratio, the CG first-call extra, and (torch)
+    the loop's own time per iteration, measured with a stored product."""
     rng = np.random.default_rng(0)
     problem = be.problem(spec)
     x = be.asarray(models.init_params(spec, seed=0))
@@ -56,10 +81,14 @@ def cg_overhead(be, spec, batch, iters, rounds):
     _, g = problem.value_and_grad(x, data)
     op = problem.curvature(x, data, "ggn")
     b = be.ops.scale(-1.0, g)
-    t_gv = _median_time(be, lambda: op.matvec(g), rounds)
     cfg = CGConfig(stop="fixed", iters=iters, max_iters=iters)  # HF's buffers, fixed length
-    t_cg = _median_time(be, lambda: cg_solve(be, cfg, op, b, 1.0).x, rounds)
-    return t_gv, t_cg, t_cg / (iters * t_gv)
+    fns = {"gv": lambda: op.matvec(g), "cg": lambda: cg_solve(be, cfg, op, b, 1.0).x}
+    if be.name == "torch":
+        fixed = _Fixed(op.matvec(g))
+        fns["loop"] = lambda: cg_solve(be, cfg, fixed, b, 1.0).x
+    med, extra = _interleaved(be, fns, rounds, {"gv": 3, "loop": 3})
+    loop_ms = 1e3 * med["loop"] / iters if "loop" in med else float("nan")
+    return med["gv"], med["cg"], med["cg"] / (iters * med["gv"]), extra["cg"], loop_ms
 
 
 def hf_split(be, spec, batch, steps):
@@ -87,26 +116,45 @@ def main(argv=None):
     p.add_argument("--hf-steps", type=int, default=3)
     p.add_argument("--threads", type=int)
     p.add_argument("--device", default="cpu")
+    p.add_argument(
+        "--torch-compile", action="append", choices=["auto", "true", "false"],
+        help="torch backend's compile option(s) to measure (default: false and true)",
+    )
     args = p.parse_args(argv)
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
     names = args.backend or [n for n, why in hfbench.installed_backends().items() if why is None]
+    compile_modes = [{"auto": "auto", "true": True, "false": False}[m]
+                     for m in (args.torch_compile or ["false", "true"])]
+    configs = [(n, {"compile": c} if n == "torch" else {})
+               for n in names for c in (compile_modes if n == "torch" else [None])]
     print(f"CG overhead: {args.iters} iterations, batch {args.batch}, float32, {args.device}")
-    print("| backend | model | Gv (ms) | CG solve (ms) | overhead |\n|---|---|---|---|---|")
-    for name in names:
-        be = hfbench.get_backend(name, device=args.device)
+    print("overhead = CG solve / (iterations x Gv), Gv and solves timed in interleaved rounds;")
+    print("loop alone = a solve whose operator returns a stored vector, per iteration (torch);")
+    print("first-call extra = first solve minus a steady one (compilation, caches)\n")
+    print("| backend | options | model | Gv (ms) | CG solve (ms) | overhead "
+          "| loop alone (ms/iter) | first-call extra (s) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, opts in configs:
+        be = hfbench.get_backend(name, device=args.device, **opts)
         for model, make in MODELS.items():
-            t_gv, t_cg, ratio = cg_overhead(be, make(), args.batch, args.iters, args.rounds)
-            print(f"| {name} | {model} | {1e3 * t_gv:.2f} | {1e3 * t_cg:.1f} | {ratio:.3f} |")
+            t_gv, t_cg, ratio, extra, loop_ms = cg_overhead(
+                be, make(), args.batch, args.iters, args.rounds)
+            print(f"| {name} | {_fmt(opts)} | {model} | {1e3 * t_gv:.2f} | {1e3 * t_cg:.1f} "
+                  f"| {ratio:.3f} | {loop_ms:.2f} | {extra:.1f} |")
     print("\nOne hf step on mnist_autoencoder (Armijo line search on), median seconds per phase:")
-    for name in names:
-        be = hfbench.get_backend(name, device=args.device)
+    for name, opts in configs if args.hf_steps > 0 else []:
+        be = hfbench.get_backend(name, device=args.device, **opts)
         med, cg_iters = hf_split(be, MODELS["mnist_autoencoder"](), args.batch, args.hf_steps)
         total = sum(med.values())
         parts = ", ".join(f"{k[2:]} {v:.3f}" for k, v in med.items())
-        print(f"{name}: total {total:.3f} s (median CG iterations {cg_iters}): {parts}")
+        print(f"{name} {_fmt(opts)}: total {total:.3f} s (median CG iterations {cg_iters}): {parts}")
+
+
+def _fmt(opts) -> str:
+    return ", ".join(f"{k}={v}" for k, v in opts.items()) or "-"
 
 
 if __name__ == "__main__":

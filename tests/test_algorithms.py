@@ -89,7 +89,12 @@ def np_loss(theta, X, Y) -> float:
 
 @functools.lru_cache(maxsize=None)
 def backend_of(name: str):
-    return hfbench.get_backend(name, device="cpu", dtype="float64")
+    """"torch-compiled": torch with CG's update fused by torch.compile; plain "torch"
+    stays eager whatever the backend's "auto" would pick."""
+    if name == "torch-compiled":
+        return hfbench.get_backend("torch", device="cpu", dtype="float64", compile=True)
+    options = {"compile": False} if name == "torch" else {}
+    return hfbench.get_backend(name, device="cpu", dtype="float64", **options)
 
 
 @functools.lru_cache(maxsize=None)
@@ -195,9 +200,14 @@ FLOAT_KEYS = ("loss", "lambda", "alpha", "step_norm", "loss_after")
 INT_KEYS = ("cg_iters", "n_gv", "n_grad", "n_fwd", "accepted", "cg_status", "backtrack_iter", "t")
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_same_trajectory_on_torch_and_jax(both, name):
-    t_run, j_run = (trajectory(b, name) for b in both)
+@pytest.mark.parametrize(
+    "name, torch_mode",
+    [(n, "torch") for n in NAMES] + [(n, "torch-compiled") for n in HF_FAMILY],
+)
+def test_same_trajectory_on_torch_and_jax(both, name, torch_mode):
+    t_run, j_run = trajectory(torch_mode, name), trajectory("jax", name)
+    if torch_mode == "torch-compiled":
+        assert not backend_of(torch_mode).compiler.failures
     for step, (t, j) in enumerate(zip(t_run, j_run)):
         ti, ji = t["info"], j["info"]
         where = f"{name}, step {step}"

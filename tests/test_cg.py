@@ -7,7 +7,9 @@ reorthogonalization for Ritz values, the paper's stop rule and the ceil(1.3^j) g
 in exact integer arithmetic.
 
 JAX compiles one while_loop per (CGConfig, n, preconditioned or not), about a second
-each on a small CPU, so the tests share a few configs and sizes.
+each on a small CPU, so the tests share a few configs and sizes. The torch backend
+runs every test twice: eager, and with its CG update fused by torch.compile
+("torch-compiled", one compile per config and preconditioning, seconds each).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import hfbench
 from hfbench.algorithms import CGConfig, CGState, CGStatus, cg_solve
 from hfbench.algorithms.cg import _rule_met, make_operands
 
-from conftest import missing_backends
+from conftest import backend_params, missing_backends
 
 # The configs the tests share (each is one JAX compile per size and preconditioning).
 RES = CGConfig(stop="residual", tol=1e-12, max_iters=200)
@@ -34,12 +36,25 @@ SIZES = (8, 20)
 
 @functools.lru_cache(maxsize=None)
 def backend_of(name: str):
-    return hfbench.get_backend(name, device="cpu", dtype="float64")
+    if name == "torch-compiled":
+        return hfbench.get_backend("torch", device="cpu", dtype="float64", compile=True)
+    # compile=False: the eager torch path stays covered whatever "auto" would pick
+    options = {"compile": False} if name == "torch" else {}
+    return hfbench.get_backend(name, device="cpu", dtype="float64", **options)
 
 
-@pytest.fixture
-def be(backend_name):
-    return backend_of(backend_name)
+def _with_compiled_torch() -> list:
+    params = backend_params()
+    torch_param = next(p for p in params if p.values == ("torch",))
+    return params + [pytest.param("torch-compiled", id="torch-compiled", marks=torch_param.marks)]
+
+
+@pytest.fixture(params=_with_compiled_torch())
+def be(request):
+    backend = backend_of(request.param)
+    yield backend
+    if request.param == "torch-compiled":  # a silent fallback to eager would test nothing new
+        assert not backend.compiler.failures, backend.compiler.failures
 
 
 # ----------------------------------------------------------------------------- oracles

@@ -80,6 +80,10 @@ class JaxOps:
         """New zeros; dtype is "float64", "int", or an array whose dtype to take."""
         return self._put(jnp.zeros(shape, dtype=_dtype(dtype)))
 
+    def empty(self, shape, dtype):
+        """zeros: JAX has no uninitialized arrays (inside a jit XLA may skip the fill)."""
+        return self.zeros(shape, dtype)
+
     def asarray(self, value, dtype):
         return self._put(jnp.asarray(value, dtype=_dtype(dtype)))
 

@@ -1,11 +1,13 @@
 """TorchBackend: device, dtype and TF32 resolution, array conversion, sync.
 
-    be = TorchBackend(device="auto", dtype="float64", tf32=False)
+    be = TorchBackend(device="auto", dtype="float64", tf32=False, compile="auto")
 
 device: "cpu", "cuda", "cuda:N", "gpu" (= "cuda"), "gpu:N", or "auto" (a CUDA GPU
 when torch sees one, else the CPU). TF32 is a process-wide torch switch; the
 backend sets it on construction and again for each problem it makes, and
 records it in `info()` (recent NVIDIA GPUs turn it on by default for convs).
+compile: fuse CG's vector updates with torch.compile ("auto", True, False; see
+`hfbench_torch.compiled`).
 """
 
 from __future__ import annotations
@@ -22,11 +24,12 @@ from hfbench.algorithms.solve import python_iterate
 from hfbench.protocol import Batch
 from hfbench.registry import check_dtype, check_options
 
+from .compiled import Compiler
 from .ops import TorchOps
 from .problem import TorchProblem
 
 DEVICES = ("auto", "cpu", "cuda", "cuda:N", "gpu", "gpu:N")
-OPTIONS = ("device", "dtype", "tf32")
+OPTIONS = ("device", "dtype", "tf32", "compile")
 
 
 class TorchBackend:
@@ -34,7 +37,10 @@ class TorchBackend:
 
     name = "torch"
 
-    def __init__(self, device: str = "cpu", dtype: str = "float32", tf32: bool = False, **kw):
+    def __init__(
+        self, device: str = "cpu", dtype: str = "float32", tf32: bool = False,
+        compile="auto", **kw,
+    ):
         check_options("torch", kw, OPTIONS)
         check_dtype(dtype)
         self.dtype = dtype
@@ -43,6 +49,7 @@ class TorchBackend:
         self.device = str(self.torch_device)
         self.tf32 = bool(tf32)
         self.ops = TorchOps(self.torch_device)
+        self.compiler = Compiler(self.torch_device, compile)
         self._apply_tf32()
 
     def problem(self, spec: models.ModelSpec) -> TorchProblem:
@@ -76,9 +83,11 @@ class TorchBackend:
         """Run an algorithm-layer loop (e.g. CG) as a Python loop over its pure step.
 
         The stop condition is read on the host only where it can fire
-        (`loop.checks_from`), so a fixed-count solve makes no per-step sync.
+        (`loop.checks_from`), so a fixed-count solve makes no per-step sync. The
+        step's vector updates run compiled where the `compile` option asks for it.
         """
-        return python_iterate(loop, self.ops, config, operands, x0)
+        step = self.compiler.step(loop, config, operands)
+        return python_iterate(loop, self.ops, config, operands, x0, step=step)
 
     def linear_operator(self, matrix) -> "DenseOperator":
         """A dense matrix as a curvature-style operator (for tests and dense references)."""
@@ -98,6 +107,8 @@ class TorchBackend:
             "dtype": self.dtype,
             "tf32": self.tf32,
             "mode": "eager",
+            "compile": self.compiler.mode,  # CG vector updates (hfbench_torch.compiled)
+            "compile_failures": sorted(set(self.compiler.failures.values())),
             "num_threads": torch.get_num_threads(),
         }
 

@@ -60,6 +60,9 @@ class TorchOps:
         """New zeros; dtype is "float64", "int", or an array whose dtype to take."""
         return torch.zeros(shape, dtype=self._dtype(dtype), device=self.device)
 
+    def empty(self, shape, dtype) -> torch.Tensor:
+        return torch.empty(shape, dtype=self._dtype(dtype), device=self.device)
+
     def asarray(self, value, dtype) -> torch.Tensor:
         return torch.as_tensor(value, dtype=self._dtype(dtype), device=self.device)
 

@@ -112,9 +112,8 @@ class CGState(NamedTuple):
     i: Any  # iterations done (int scalar)
     x: Any
     r: Any  # b - A x
-    z: Any  # M^-1 r
     p: Any
-    rz: Any  # r.z (float64)
+    rz: Any  # r.z with z = M^-1 r (float64); z itself is not kept, no step reads it
     phi: Any  # float64 buffer, phi[i] = phi(x_i); phi[0] = phi(x_0)
     alphas: Any  # float64 buffer (limit,)
     betas: Any  # float64 buffer (limit,)
@@ -154,36 +153,54 @@ def make_operands(ops, config: CGConfig, op, b, damping, m_inv=None) -> CGOperan
     for k, it in enumerate(config.save_points if config.save_iterates else ()):
         slot[it] = k
     k_table = [max(config.k_min, math.ceil(config.k_frac * i)) for i in range(config.limit + 1)]
+    # b.b is a full pass over b; only the residual rule reads it.
+    b_norm2 = ops.vdot(b, b) if config.stop == "residual" else ops.asarray(0.0, "float64")
     return CGOperands(
         op, b, ops.asarray(damping, b), m_inv, ops.asarray(slot, "int"),
-        ops.asarray(k_table, "int"), ops.vdot(b, b),
+        ops.asarray(k_table, "int"), b_norm2,
     )
 
 
 def cg_init(ops, config: CGConfig, operands: CGOperands, x0=None) -> CGState:
     """State before the first iteration; x0 (warm start) defaults to zero.
 
-    A zero start costs no matvec (r = b); a warm start costs one.
+    A zero start costs no matvec (r = b) and has phi_0 = 0; a warm start costs one
+    matvec and two dot products for phi_0.
     """
     b = operands.b
     if x0 is None:
-        x, r, num_gv = ops.zeros_like(b), b, 0
+        x, r, num_gv, phi0 = ops.zeros_like(b), b, 0, 0.0
     else:
         x, r, num_gv = x0, b - apply_a(ops, operands, x0), 1
+        phi0 = _phi(ops, operands, x, r)
     z = precondition(ops, operands, r)
     rows = len(config.save_points) if config.save_iterates else 1
-    phi0 = _phi(ops, operands, x, r)
     phi = ops.set_if(ops.zeros((config.limit + 1,), "float64"), 0, phi0, True)
     return CGState(
-        i=ops.asarray(0, "int"), x=x, r=r, z=z, p=z, rz=ops.vdot(r, z), phi=phi,
+        i=ops.asarray(0, "int"), x=x, r=r, p=z, rz=ops.vdot(r, z), phi=phi,
         alphas=ops.zeros((config.limit,), "float64"), betas=ops.zeros((config.limit,), "float64"),
-        saved=ops.zeros((rows, b.shape[0]), b), status=ops.asarray(0, "int"),
+        saved=ops.empty((rows, b.shape[0]), b), status=ops.asarray(0, "int"),
         num_gv=ops.asarray(num_gv, "int"),
     )
 
 
 def cg_step(ops, config: CGConfig, operands: CGOperands, s: CGState) -> CGState:
-    """One CG iteration; alpha = 0 (a no-op on x) once the status is not RUNNING.
+    """One CG iteration: the operator product, the updates, then the save-point copy."""
+    after = cg_update(ops, config, operands, s, cg_product(ops, config, operands, s))
+    return cg_save(ops, config, operands, s, after)
+
+
+def cg_product(ops, config: CGConfig, operands: CGOperands, s: CGState):
+    """C p, the one curvature product of an iteration (damping is added in cg_update).
+
+    Kept apart so that an eager backend can fuse the rest of the step (`cg_update`,
+    vector algebra only) into a few compiled kernels around this opaque product.
+    """
+    return operands.op.matvec(s.p)
+
+
+def cg_update(ops, config: CGConfig, operands: CGOperands, s: CGState, Cp) -> CGState:
+    """The iteration given Cp = C p; alpha = 0 (a no-op on x) once the status is not RUNNING.
 
     phi follows the PCG identity phi(x + alpha p) = phi(x) - alpha p.r + alpha^2/2 p.Ap
     = phi(x) - alpha/2 r.z (since p.r = r.z and alpha = r.z / p.Ap), so it needs no
@@ -191,8 +208,10 @@ def cg_step(ops, config: CGConfig, operands: CGOperands, s: CGState) -> CGState:
     Only x is masked (alpha = 0 would keep it, but 0 * NaN would not): r, z and p of
     a step with ok = False are never used again, since its status ends the loop, and
     a masked select per vector costs as much as an axpy.
+    Reads neither `operands.op` nor the host, so it can be traced; leaves `saved`
+    to `cg_save`.
     """
-    Ap = apply_a(ops, operands, s.p)
+    Ap = ops.axpy(operands.damping, s.p, Cp)
     pAp = ops.vdot(s.p, Ap)
     finite = ops.isfinite(pAp)
     # rz = 0: the residual vanished (solved to working precision); no step to take.
@@ -206,15 +225,27 @@ def cg_step(ops, config: CGConfig, operands: CGOperands, s: CGState) -> CGState:
     i = s.i + ok  # iterations completed
     phi_i = ops.get(s.phi, s.i) - 0.5 * alpha * s.rz
     status = _status(ops, config, operands, s, i, ok, finite, pAp, phi_i, r)
-    slot = ops.get(operands.slot, i)
-    saved = ops.set_if(s.saved, slot, x, ok & (slot >= 0)) if config.save_iterates else s.saved
     return CGState(
-        i=i, x=x, r=r, z=z, p=ops.axpy(beta, s.p, z), rz=ops.where(ok, rz, s.rz),
+        i=i, x=x, r=r, p=ops.axpy(beta, s.p, z), rz=ops.where(ok, rz, s.rz),
         phi=ops.set_if(s.phi, i, phi_i, ok),
         alphas=ops.set_if(s.alphas, s.i, alpha, ok),
         betas=ops.set_if(s.betas, s.i, beta, ok),
-        saved=saved, status=status, num_gv=s.num_gv + (s.status == RUNNING),
+        saved=s.saved, status=status, num_gv=s.num_gv + (s.status == RUNNING),
     )
+
+
+def cg_save(ops, config: CGConfig, operands: CGOperands, before: CGState, after: CGState):
+    """Copy x_i into the backtracking buffer when iteration i = ceil(gamma^j) was just done.
+
+    Apart from `cg_update` so that a compiled update need not touch the (slots, n)
+    buffer on every iteration: an eager caller reads the condition on the host and
+    copies only at the save points.
+    """
+    if not config.save_iterates:
+        return after
+    slot = ops.get(operands.slot, after.i)
+    done = (after.i > before.i) & (slot >= 0)
+    return after._replace(saved=ops.set_if(after.saved, slot, after.x, done))
 
 
 def _status(ops, config, operands, s, i, ok, finite, pAp, phi_i, r):

@@ -17,8 +17,11 @@ from .cg import (
     CGState,
     CGStatus,
     cg_init,
+    cg_product,
+    cg_save,
     cg_should_continue,
     cg_step,
+    cg_update,
     make_operands,
 )
 from .lanczos import RitzValues, ritz_values
@@ -31,6 +34,12 @@ class Loop(NamedTuple):
     step: Callable
     cont: Callable
     checks_from: Callable  # (config, operands) -> first iteration that needs a host check
+    # Optional split, step = finish(state, update(state, product(state))), for eager
+    # backends that compile `update` (vector algebra, no host reads) between the
+    # opaque operator `product` and the eager bookkeeping `finish`.
+    product: Callable | None = None
+    update: Callable | None = None
+    finish: Callable | None = None
 
 
 def _cg_checks_from(config: CGConfig, operands) -> int:
@@ -45,7 +54,7 @@ def _cont(ops, config, operands, state):
     return cg_should_continue(config, state)
 
 
-CG_LOOP = Loop(cg_init, cg_step, _cont, _cg_checks_from)
+CG_LOOP = Loop(cg_init, cg_step, _cont, _cg_checks_from, cg_product, cg_update, cg_save)
 
 
 class CGSolution(NamedTuple):
@@ -80,17 +89,19 @@ def _solution(backend, config: CGConfig, s: CGState) -> CGSolution:
     )
 
 
-def python_iterate(loop: Loop, ops, config, operands, x0, sync_every: bool = False):
+def python_iterate(loop: Loop, ops, config, operands, x0, sync_every: bool = False, step=None):
     """Reference loop for eager backends: the same step functions, iterated in Python.
 
     The stop condition (a device bool) is read on the host only from
     `loop.checks_from` on; before that, a step that finds the solve stopped is a
-    masked no-op, so the result is identical, only later.
+    masked no-op, so the result is identical, only later. `step` replaces
+    `loop.step` (same signature), e.g. with one whose update is compiled.
     """
+    step = step or loop.step
     state = loop.init(ops, config, operands, x0)
     first = 0 if sync_every else loop.checks_from(config, operands)
     for it in range(config.limit):
         if it >= first and not bool(loop.cont(ops, config, operands, state)):
             break
-        state = loop.step(ops, config, operands, state)
+        state = step(ops, config, operands, state)
     return state
