@@ -101,6 +101,7 @@ class Backend(Protocol):
     def info(self) -> Mapping[str, Any]: ...  # framework version, device name, tf32, mode
     def guard_transfers(self) -> ContextManager: ...  # errors on implicit host transfers
     # Runs loop.init, then loop.step while loop.cont (hfbench.algorithms.solve.Loop):
-    # JAX in one jitted while_loop, eager frameworks via solve.python_iterate.
+    # JAX in one jitted while_loop, eager frameworks via solve.python_iterate (torch
+    # with the loop's `update` compiled).
     def iterate(self, loop: Any, config: Any, operands: Any, x0: Any = None) -> Any: ...
     def linear_operator(self, matrix: Any) -> CurvatureOperator: ...  # dense A, for tests
