@@ -444,3 +444,40 @@ def test_quickstart_is_small_and_offline():
 def test_readme_example_validates():
     text = re.findall(r"```yaml\n(.*?)```", (SUITES / "README.md").read_text(), flags=re.S)[0]
     assert len(expand(loads(text, "README"))) > 0
+
+
+# ----------------------------------------------------------------------------- dataset table
+
+
+TARGETS_OF_TASK = {"classification": "labels", "regression": "values", "reconstruction": "inputs"}
+
+
+def test_suite_dataset_table_agrees_with_the_data_layer():
+    """hfbench.suite.datasets keeps shapes and targets for checking suites before any
+    data is loaded; hfbench.data is the registry. They must name the same datasets,
+    the same tasks and the same image shapes."""
+    from hfbench.data import DATASETS
+    from hfbench.suite import datasets as suite_datasets
+
+    assert set(suite_datasets.KNOWN) == set(DATASETS)
+    for name, data_info in DATASETS.items():
+        known = suite_datasets.KNOWN[name]
+        assert known.targets == TARGETS_OF_TASK[data_info.task], name
+        if data_info.image_shape is not None:
+            assert known.shape == data_info.image_shape, name
+
+
+@pytest.mark.parametrize("name", ["boston", "mnist5k", "digits", "sine", "curves"])
+def test_suite_dataset_table_agrees_with_loaded_data(name):
+    """The shapes a suite is checked against are the shapes load() gives."""
+    from hfbench.data import load
+    from hfbench.suite import datasets as suite_datasets
+
+    try:
+        data = load(name, seed=0)
+    except ImportError as exc:
+        pytest.skip(f"{name} needs an optional package: {exc}; pip install 'hfbench[data]'")
+    known = suite_datasets.KNOWN[name]
+    assert data.input_size == known.input_size, name
+    if known.outputs is not None:
+        assert data.output_size == known.outputs, name

@@ -64,14 +64,14 @@ class _Run:
         return self.iteration * self.batch_size / len(self.ds.X_train)
 
     @property
-    def grad_equiv(self) -> float:
+    def grad_passes(self) -> float:
         return sum(GRAD_EQUIV[k] * v for k, v in self.counts.items())
 
     def budget_usage(self) -> list[tuple[float, float]]:
         """(used, limit) for every budget the trial sets."""
         b = self.trial.budget or {}
         used = {"time_s": self.train_time, "epochs": self.epoch, "iterations": self.iteration,
-                "grad_passes": self.grad_equiv}
+                "grad_passes": self.grad_passes}
         return [(used[k], b[k]) for k in used if b.get(k) is not None]
 
     def budget_left(self) -> bool:
@@ -177,7 +177,7 @@ def _timed_step(be, problem, alg, x, state, ds, idx, run):
 def _step_row(run, info) -> dict:
     keep = ("loss", "cg_iters", "lambda", "rho", "alpha", "accepted", "cond_est", "cg_status")
     row = {"step": run.iteration, "epoch": run.epoch, "time_s": run.train_time,
-           "grad_equiv": run.grad_equiv, **run.counts}
+           "grad_passes": run.grad_passes, **run.counts}
     row.update({("batch_loss" if k == "loss" else k): info[k] for k in keep if k in info})
     return row
 
@@ -204,7 +204,7 @@ def _eval_due(run) -> bool:
 def _evaluate(be, problem, x, run, why) -> None:
     t = time.perf_counter()
     row = {"step": run.iteration, "epoch": run.epoch, "time_s": run.train_time,
-           "grad_equiv": run.grad_equiv, "why": why, **run.counts}
+           "grad_passes": run.grad_passes, "why": why, **run.counts}
     row.update(evaluate_full(be, problem, x, run.ds))
     row["eval_s"] = time.perf_counter() - t
     run.evals.append(row)

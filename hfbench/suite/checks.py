@@ -15,7 +15,7 @@ from .. import algorithms
 from ..errors import unknown
 from . import datasets, grid, models
 from .errors import Problem
-from .schema import Optimizer, Suite, Workload
+from .schema import BUDGET_KEYS, Optimizer, Suite, Workload
 
 INVALID = object()  # a part that failed the schema (already reported)
 
@@ -147,7 +147,7 @@ def _check_allowlist(ctx: Context, name: str, w: dict) -> list[Problem]:
 def _check_budget(ctx: Context, name: str, w: dict) -> list[Problem]:
     budget, bloc = inherit(ctx, name, w, "budget")
     if budget is None:
-        keys = ", ".join(("time_s", "epochs", "iterations", "grad_passes"))
+        keys = ", ".join(BUDGET_KEYS)
         return [Problem(("workloads", name), f"no budget: add `budget: {{...}}` (any of {keys}) "
                         "at the top level or in this workload, or its trials never end")]
     ev, eloc = inherit(ctx, name, w, "eval")

@@ -1,10 +1,9 @@
-"""What the suite layer knows about datasets: their names, shapes and kinds of target.
+"""What the suite layer knows about datasets: their shapes and kinds of target.
 
-The names come from `hfbench.data.DATASETS` when that layer is installed. Until it
-is (it is written separately), they come from the fixed list below, which is the
-list it is being written to. The shapes and targets let a suite be checked before
-any data is loaded: an MLP's first and last widths, a conv net's input image, and
-which loss and metrics make sense.
+The names are `hfbench.data.DATASETS`. The shapes and targets let a suite be checked
+before any data is loaded: an MLP's first and last widths, a conv net's input image,
+and which loss and metrics make sense. tests/test_suite.py checks this table against
+the data layer's (names, tasks, image shapes) and against loaded data.
 
 `targets`: "labels" (class ids: softmax cross-entropy, accuracy), "values" (real
 outputs: squared error) or "inputs" (no labels: autoencoders only).
@@ -46,13 +45,9 @@ KNOWN = {
 
 @functools.cache
 def names() -> tuple[str, ...]:
-    """The dataset names a suite may use: the data layer's table when it is installed."""
-    try:
-        from ..data import DATASETS  # the datasets layer, when present
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("hfbench.data", f"{__package__.rsplit('.', 1)[0]}.data"):
-            raise  # the data layer exists but is broken: say so, do not hide it
-        return tuple(KNOWN)
+    """The dataset names a suite may use: the data layer's table."""
+    from ..data import DATASETS  # imported late: the data layer imports numpy-heavy loaders
+
     return tuple(DATASETS)
 
 
