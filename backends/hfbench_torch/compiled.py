@@ -47,26 +47,10 @@ def check_mode(mode) -> Any:
 
 
 class TracedOps(TorchOps):
-    """TorchOps that never read a device value on the host (so dynamo can trace them).
+    """TorchOps that never read a device value on the host, so dynamo can trace them:
+    `where` always selects elementwise, `get`/`set_if` index with tensors."""
 
-    `where` always selects elementwise and `get`/`set_if` index with tensors;
-    `set_if` writes a masked value, the same in-place contract as TorchOps.
-    """
-
-    def where(self, cond, a, b):
-        return torch.where(cond, a, b)
-
-    def get(self, buf, idx):
-        return buf.index_select(0, _index(idx, buf))[0]
-
-    def set_if(self, buf, idx, value, cond):
-        i = _index(idx, buf)
-        old = buf.index_select(0, i)
-        return buf.index_copy_(0, i, torch.where(cond, value, old[0]).unsqueeze(0))
-
-
-def _index(idx, buf) -> torch.Tensor:
-    return torch.as_tensor(idx, device=buf.device).reshape(1)
+    host_reads = False
 
 
 class Compiler:

@@ -15,7 +15,13 @@ class TorchOps:
     `set_if` writes into its buffer in place and returns it: CG's history buffers
     belong to the running loop, and copying a (slots, n) iterate buffer on every
     step would cost more than the matvec.
+
+    host_reads: branch on 0-d CPU tensors read on the host (cheap on the CPU, and it
+    skips whole passes); False for code that torch.compile traces, where such a
+    read would be a data-dependent graph break.
     """
+
+    host_reads = True
 
     def __init__(self, device: torch.device | str = "cpu"):
         self.device = torch.device(device)
@@ -48,7 +54,7 @@ class TorchOps:
     def where(self, cond, a, b):
         """cond ? a : b, elementwise. A condition the host can read for free (a python
         bool, or a 0-d tensor on the CPU) picks a whole operand without a select pass."""
-        pick = _host_bool(cond)
+        pick = self._host_bool(cond)
         if pick is not None and isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
             return a if pick else b
         return torch.where(cond, a, b)
@@ -67,20 +73,33 @@ class TorchOps:
         return torch.as_tensor(value, dtype=self._dtype(dtype), device=self.device)
 
     def get(self, buf, idx):
+        if self._on_device(idx):
+            return buf.index_select(0, idx.reshape(1))[0]
         return buf[idx]
 
     def set_if(self, buf, idx, value, cond):
         """buf with buf[idx] = value where cond holds (in place; see the class doc)."""
-        pick = _host_bool(cond)
+        pick = self._host_bool(cond)
         if pick is not None:
             if pick:
                 buf[idx] = value
             return buf
-        buf[idx] = torch.where(cond, value, buf[idx])
-        return buf
+        # index_select/index_copy_ with a tensor index: no host read, so no sync
+        i = torch.as_tensor(idx, device=buf.device).reshape(1)
+        old = buf.index_select(0, i)[0]
+        return buf.index_copy_(0, i, torch.where(cond, value, old).unsqueeze(0))
 
     def isfinite(self, s):
         return torch.isfinite(s)
+
+    def _host_bool(self, cond) -> bool | None:
+        return _host_bool(cond) if self.host_reads else None
+
+    def _on_device(self, idx) -> bool:
+        """idx is a tensor that indexing would read on the host (a sync, or under
+        tracing a data-dependent value)."""
+        return isinstance(idx, torch.Tensor) and (
+            not self.host_reads or idx.device.type != "cpu")
 
     def _dtype(self, dtype):
         if isinstance(dtype, torch.Tensor):
