@@ -98,3 +98,23 @@ def test_one_graph_per_config_whatever_the_size_and_start():
         assert sol.num_steps == FIXED.iters
     assert counters["stats"]["unique_graphs"] - before == 1
     assert not be.compiler.failures
+
+
+@pytest.mark.parametrize("idx", [0, 2, -1, -3])
+@pytest.mark.parametrize("cond", [True, False])
+def test_device_indexing_matches_python_indexing(idx, cond):
+    """The no-host-read path of get/set_if (what compiled code and CUDA tensors use)
+    indexes like buf[idx], negative indices included (CG passes -1 for "no slot")."""
+    import torch
+    from hfbench_torch.compiled import TracedOps
+
+    ops = TracedOps("cpu")
+    buf = np.arange(12.0).reshape(4, 3)
+    value = np.full(3, -7.0)
+    t_buf, t_idx = torch.tensor(buf), torch.tensor(idx)
+    np.testing.assert_array_equal(ops.get(t_buf, t_idx).numpy(), buf[idx])
+    out = ops.set_if(t_buf, t_idx, torch.tensor(value), torch.tensor(cond))
+    expected = buf.copy()
+    if cond:
+        expected[idx] = value
+    np.testing.assert_array_equal(out.numpy(), expected)

@@ -33,7 +33,6 @@ from hfbench.errors import HFBenchError
 from .ops import TorchOps
 
 AUTO_MIN_SIZE = 100_000  # entries; below, Python overhead dominates and eager is as fast
-MODES = ("auto", True, False)
 
 
 def check_mode(mode) -> Any:

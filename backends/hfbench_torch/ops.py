@@ -74,7 +74,7 @@ class TorchOps:
 
     def get(self, buf, idx):
         if self._on_device(idx):
-            return buf.index_select(0, idx.reshape(1))[0]
+            return buf.index_select(0, _wrapped(idx, buf))[0]
         return buf[idx]
 
     def set_if(self, buf, idx, value, cond):
@@ -85,7 +85,7 @@ class TorchOps:
                 buf[idx] = value
             return buf
         # index_select/index_copy_ with a tensor index: no host read, so no sync
-        i = torch.as_tensor(idx, device=buf.device).reshape(1)
+        i = _wrapped(idx, buf)
         old = buf.index_select(0, i)[0]
         return buf.index_copy_(0, i, torch.where(cond, value, old).unsqueeze(0))
 
@@ -105,6 +105,13 @@ class TorchOps:
         if isinstance(dtype, torch.Tensor):
             return dtype.dtype
         return {"float64": torch.float64, "int": torch.int64}[dtype]
+
+
+def _wrapped(idx, buf) -> torch.Tensor:
+    """idx as a (1,) index tensor, negative values counted from the end as buf[idx]
+    would (index_select does not accept them; CG's "no save slot" is -1)."""
+    i = torch.as_tensor(idx, device=buf.device).reshape(1)
+    return torch.where(i < 0, i + buf.shape[0], i)
 
 
 def _host_bool(cond) -> bool | None:
