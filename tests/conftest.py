@@ -64,8 +64,15 @@ def missing_backends(*names: str) -> str | None:
 
 @functools.lru_cache(maxsize=None)
 def make_backend(name: str, dtype: str = "float64"):
-    """A CPU backend of `dtype`, built once per test session."""
-    return hfbench.get_backend(name, device="cpu", dtype=dtype)
+    """A CPU backend of `dtype`, built once per test session.
+
+    "torch-compiled" is torch with CG's update fused by torch.compile; plain "torch"
+    stays eager whatever the backend's compile="auto" would pick.
+    """
+    if name == "torch-compiled":
+        return hfbench.get_backend("torch", device="cpu", dtype=dtype, compile=True)
+    options = {"compile": False} if name == "torch" else {}
+    return hfbench.get_backend(name, device="cpu", dtype=dtype, **options)
 
 
 @functools.lru_cache(maxsize=None)

@@ -21,10 +21,10 @@ import math
 import numpy as np
 import pytest
 
-import hfbench
 from hfbench import HFBenchError, models
 from hfbench import algorithms as algs
 
+from conftest import make_backend as backend_of
 from conftest import missing_backends
 
 NAMES = ("hf", "sgn", "adaptive_hf", "hf_newton", "newton", "sgd", "adam")
@@ -85,16 +85,6 @@ def np_loss(theta, X, Y) -> float:
     zmax = z.max(1, keepdims=True)
     lse = zmax[:, 0] + np.log(np.exp(z - zmax).sum(1))
     return float(np.mean(lse - z[np.arange(len(z)), Y]))
-
-
-@functools.lru_cache(maxsize=None)
-def backend_of(name: str):
-    """"torch-compiled": torch with CG's update fused by torch.compile; plain "torch"
-    stays eager whatever the backend's "auto" would pick."""
-    if name == "torch-compiled":
-        return hfbench.get_backend("torch", device="cpu", dtype="float64", compile=True)
-    options = {"compile": False} if name == "torch" else {}
-    return hfbench.get_backend(name, device="cpu", dtype="float64", **options)
 
 
 @functools.lru_cache(maxsize=None)

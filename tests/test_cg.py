@@ -14,7 +14,6 @@ runs every test twice: eager, and with its CG update fused by torch.compile
 
 from __future__ import annotations
 
-import functools
 import math
 
 import numpy as np
@@ -22,25 +21,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import hfbench
 from hfbench.algorithms import CGConfig, CGState, CGStatus, cg_solve
 from hfbench.algorithms.cg import _rule_met, make_operands
 
 from conftest import backend_params, missing_backends
+from conftest import make_backend as backend_of
 
 # The configs the tests share (each is one JAX compile per size and preconditioning).
 RES = CGConfig(stop="residual", tol=1e-12, max_iters=200)
 MARTENS = CGConfig(stop="martens", max_iters=200)
 SIZES = (8, 20)
-
-
-@functools.lru_cache(maxsize=None)
-def backend_of(name: str):
-    if name == "torch-compiled":
-        return hfbench.get_backend("torch", device="cpu", dtype="float64", compile=True)
-    # compile=False: the eager torch path stays covered whatever "auto" would pick
-    options = {"compile": False} if name == "torch" else {}
-    return hfbench.get_backend(name, device="cpu", dtype="float64", **options)
 
 
 def _with_compiled_torch() -> list:
