@@ -84,38 +84,54 @@ def test_levenberg_marquardt_rejects_bad_settings(kwargs):
 # ----------------------------------------------------------------------------- schedules
 
 
-def schedule_oracle(kind: str, lam0: float, final: float, steps: int, t: int) -> float:
-    """lambda at outer step t (lambda_0 at t = 0), held at `final` from t = steps on."""
-    u = min(t / steps, 1.0)
-    s = 1.0 - u if kind == "linear" else 0.5 * (1.0 + math.cos(math.pi * u))
-    return final + (lam0 - final) * s
+def schedule_oracle(kind: str, lam0: float, final: float, K: int, t: int) -> float:
+    """lambda at outer step t = 1, 2, ... as gmatilde/SGN's solvers.py computes it
+    (RHO_DECAY 'linear' / 'cos', K, DAMP_RHO_MIN = final), written out independently."""
+    if kind == "linear":
+        lam = lam0 + (final - lam0) / (K - 1) * (t - 1)
+    else:
+        lam = lam0 * math.cos(math.pi / 2 * (t / K))
+        if t > K:
+            lam = final
+    return max(lam, final)
 
 
 @pytest.mark.parametrize("kind", ["linear", "cosine"])
-def test_schedule_endpoints_and_midpoint(kind):
-    lam0, final, steps = 2.0, 0.5, 10
-    rule = Scheduled(schedule=kind, final=final, steps=steps)
-    # update(..., step=t-1) gives the value used at step t.
-    at = lambda t: rule.update(123.0, 0.5, t - 1, lam0)  # lam and rho are ignored
-    assert at(steps) == pytest.approx(final, abs=1e-15)
-    assert at(steps + 5) == pytest.approx(final, abs=1e-15)  # held after the end
-    assert at(steps // 2) == pytest.approx(0.5 * (lam0 + final), rel=1e-14)  # both: 1/2 way
-    assert at(1) == pytest.approx(schedule_oracle(kind, lam0, final, steps, 1), rel=1e-14)
+def test_schedule_follows_the_public_code(kind):
+    lam0, final, K = 2.0, 0.5, 10
+    rule = Scheduled(schedule=kind, final=final, steps=K)
+    for t in range(1, 16):
+        assert rule.value(t, lam0) == pytest.approx(schedule_oracle(kind, lam0, final, K, t), rel=1e-14)
+    assert rule.initial(lam0) == rule.value(1, lam0)
+    # update() after step index s (0-based, s steps done before it) gives step s + 2's value
+    assert rule.update(123.0, 0.5, 3, lam0) == rule.value(5, lam0)
 
 
-def test_schedules_differ_between_the_ends():
-    lin = Scheduled(schedule="linear", final=0.0, steps=4)
-    cos = Scheduled(schedule="cosine", final=0.0, steps=4)
-    # u = 1/4: linear 3/4, cosine (1 + cos(pi/4)) / 2 = 0.8536
-    assert lin.update(0, 0, 0, 1.0) == pytest.approx(0.75, rel=1e-15)
-    assert cos.update(0, 0, 0, 1.0) == pytest.approx((1 + math.sqrt(0.5)) / 2, rel=1e-15)
-    # u = 3/4: linear 1/4, cosine (1 - cos(pi/4)) / 2 = 0.1464
-    assert lin.update(0, 0, 2, 1.0) == pytest.approx(0.25, rel=1e-15)
-    assert cos.update(0, 0, 2, 1.0) == pytest.approx((1 - math.sqrt(0.5)) / 2, rel=1e-14)
+def test_cosine_schedule_at_u_0_half_1():
+    """u = t / K: lambda_0 at u = 0, lambda_0 cos(pi/4) at u = 1/2, the floor at u = 1."""
+    rule = Scheduled(schedule="cosine", final=1e-3, steps=8)
+    assert rule.value(0, 2.0) == pytest.approx(2.0, rel=1e-15)
+    assert rule.value(4, 2.0) == pytest.approx(2.0 * math.sqrt(0.5), rel=1e-15)
+    assert rule.value(8, 2.0) == 1e-3
+    assert rule.value(9, 2.0) == 1e-3  # held after K
+
+
+def test_linear_schedule_reaches_its_end_at_step_K():
+    rule = Scheduled(schedule="linear", final=0.25, steps=4)
+    assert [rule.value(t, 1.0) for t in (1, 2, 3, 4, 5)] == pytest.approx([1.0, 0.75, 0.5, 0.25, 0.25])
+
+
+def test_cosine_floors_rather_than_interpolates():
+    """The code's cosine decays lambda_0 to 0 and clamps at `final`; it does not end
+    at `final` smoothly (3/4 of the way, 2 cos(3 pi / 8) = 0.765 > 0.7; 7/8: 0.39 -> 0.7)."""
+    rule = Scheduled(schedule="cosine", final=0.7, steps=8)
+    assert rule.value(6, 2.0) == pytest.approx(2.0 * math.cos(3 * math.pi / 8), rel=1e-15)
+    assert rule.value(7, 2.0) == 0.7
 
 
 @pytest.mark.parametrize(
-    "kwargs", [dict(schedule="exp"), dict(final=-1.0), dict(steps=0), dict(steps=2.5)]
+    "kwargs", [dict(schedule="exp"), dict(final=-1.0), dict(steps=0), dict(steps=2.5),
+               dict(schedule="linear", steps=1), dict(steps=True)]
 )
 def test_schedule_rejects_bad_settings(kwargs):
     with pytest.raises(HFBenchError):
@@ -124,7 +140,7 @@ def test_schedule_rejects_bad_settings(kwargs):
 
 @pytest.mark.parametrize("kind", ["linear", "cosine"])
 def test_sgn_schedule_reaches_info(backend_name, kind):
-    """sgn with a schedule reports lambda_t of the formula at each step t (from 0)."""
+    """sgn with a schedule reports lambda_t of the formula at each step t (from 1)."""
     be = hfbench.get_backend(backend_name, device="cpu", dtype="float64")
     spec = models.mlp([3, 2], loss="squared_error")
     problem = be.problem(spec)
@@ -134,7 +150,7 @@ def test_sgn_schedule_reaches_info(backend_name, kind):
                 cg_iters=2)
     x = be.asarray(models.init_params(spec, 0, dtype="float64"))
     state = a.init(x)
-    for t in range(6):
+    for t in range(1, 7):
         x, state, info = a.step(problem, x, state, batch)
         assert info["lambda"] == pytest.approx(schedule_oracle(kind, 1.0, 0.1, 4, t), rel=1e-14)
 
@@ -231,11 +247,36 @@ def test_backtrack_walks_back_while_f_decreases():
     assert res.evals == 4 and [int(p[0]) for p in f.calls] == [11, 9, 7, 5]
 
 
-def test_backtrack_keeps_final_iterate_when_previous_is_not_lower():
+def test_backtrack_keeps_final_iterate_when_previous_is_higher():
     sol = fake_solution(11, [1, 2, 3, 4, 5, 7, 9])
-    f = table_f({11: 1.0, 9: 1.0})  # a tie is not an improvement
+    f = table_f({11: 1.0, 9: 1.5})
     res = backtrack(sol, f)
     assert res.iteration == 11 and res.loss == 1.0 and res.p is sol.x and res.evals == 2
+
+
+def test_backtrack_walks_back_on_a_tie():
+    """Martens' code breaks only when the later iterate is strictly better
+    (`if ll > lowll`), so a tie takes the earlier, shorter iterate."""
+    sol = fake_solution(11, [1, 2, 3, 4, 5, 7, 9])
+    f = table_f({11: 1.0, 9: 1.0, 7: 2.0})
+    res = backtrack(sol, f)
+    assert res.iteration == 9 and res.loss == 1.0 and res.evals == 3
+
+
+def test_backtrack_walks_past_nan():
+    """A NaN final iterate is not kept: the walk goes back to the finite ones."""
+    sol = fake_solution(11, [1, 2, 3, 4, 5, 7, 9])
+    nan = float("nan")
+    f = table_f({11: nan, 9: nan, 7: 2.0, 5: 2.5})
+    res = backtrack(sol, f)
+    assert res.iteration == 7 and res.loss == 2.0
+
+
+def test_backtrack_skips_a_nan_in_the_middle():
+    sol = fake_solution(11, [1, 2, 3, 4, 5, 7, 9])
+    f = table_f({11: 3.0, 9: float("nan"), 7: 2.0, 5: 2.5})
+    res = backtrack(sol, f)
+    assert res.iteration == 7 and res.loss == 2.0
 
 
 def test_backtrack_can_reach_the_first_iterate():

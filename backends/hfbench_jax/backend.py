@@ -70,11 +70,20 @@ class JaxBackend:
     def to_numpy(self, a) -> np.ndarray:
         return np.asarray(jax.device_get(a))  # explicit, so allowed under guard_transfers
 
-    def batch(self, X, Y) -> Batch:
-        """Checked inputs and targets on the device; integer labels stay int64."""
-        X, Y, meta = models.prepare(X, Y, self.dtype)
+    def batch(self, X, Y, meta=None) -> Batch:
+        """Checked inputs and targets on the device; integer labels stay int64.
+
+        meta: the BatchMeta of arrays already prepared (models.prepare on the whole
+        set, sliced here): the checks are skipped and only the transfer remains.
+        """
+        if meta is None:
+            X, Y, meta = models.prepare(X, Y, self.dtype)
         put = lambda a: jax.device_put(a, self._device)
         return Batch(put(X), put(Y), meta)
+
+    def fetch(self, values) -> list[float]:
+        """0-d device arrays as Python floats, in one transfer."""
+        return [float(v) for v in jax.device_get(list(values))]
 
     def sync(self, *arrays) -> None:
         """Wait for the given arrays, or for every live array when none are given.

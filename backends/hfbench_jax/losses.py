@@ -71,6 +71,18 @@ LOSS_FNS = {
 }
 
 
+def loss_of(spec) -> JaxLoss:
+    """The spec's loss, scaled by its loss_scale c (value, residual and H u times c)."""
+    base = LOSS_FNS[spec.loss]
+    c = float(spec.loss_scale)
+    if c == 1:
+        return base
+    return JaxLoss(
+        lambda z, y: c * base.per_example(z, y), lambda z, y: c * base.residual(z, y),
+        base.hess_data, lambda d, u: c * base.hess_apply(d, u), base.predict,
+    )
+
+
 def fisher_apply(r, u):
     """M_i u = r_i (r_i . u): the empirical Fisher's per-example outer product."""
     return r * jnp.sum(r * u, axis=-1, keepdims=True)

@@ -15,7 +15,7 @@ from hfbench.models import ModelSpec, check_fits
 from hfbench.protocol import CURVATURE_KINDS, Batch
 
 from .curvature import JaxCurvature, gauss_newton_fns, hessian_fns
-from .losses import LOSS_FNS
+from .losses import loss_of
 from .network import forward
 from .precondition import precondition_fn
 
@@ -28,12 +28,13 @@ class JaxProblem:
         self.n_forward = 0
         self.dtype = jnp.dtype(dtype)
         self._precision = precision
-        self._loss = LOSS_FNS[spec.loss]
+        self._loss = loss_of(spec)
         self._value_and_grad = jax.jit(jax.value_and_grad(self._objective))
         self._objective_jit = jax.jit(self._objective)
         self._metrics_jit = jax.jit(self._metrics)
         self._precondition = precondition_fn(spec, self._forward, self._loss, precision)
         self._curvature_fns = {}  # kind -> (setup, matvec), built on first use
+        self._fused = {}  # (update, config) -> jitted first-order step
 
     # -- the pure functions that get traced -------------------------------------------
     def _forward(self, theta, x, **kw):
@@ -70,6 +71,24 @@ class JaxProblem:
         """(objective, its gradient), both on the device (no host sync)."""
         self._check(x, batch)
         return self._value_and_grad(x, batch.x, batch.y)
+
+    def fuse_first_order(self, update, config):
+        """value_and_grad and `update` as one jitted call (hfbench.algorithms.fused)."""
+        key = (update, config)
+        if key not in self._fused:
+            ops, grad = self.backend.ops, jax.value_and_grad(self._objective)
+
+            def run(x, state, bx, by):
+                return update(ops, config, x, state, *grad(x, bx, by))
+
+            self._fused[key] = jax.jit(run)
+        fn = self._fused[key]
+
+        def step(x, state, batch: Batch):
+            self._check(x, batch)
+            return fn(x, state, batch.x, batch.y)
+
+        return step
 
     def curvature(self, x, batch: Batch, kind: str = "ggn") -> JaxCurvature:
         """Linearize once at (x, batch); the operator's matvec reuses it."""

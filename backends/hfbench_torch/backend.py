@@ -25,7 +25,7 @@ from hfbench.protocol import Batch
 from hfbench.registry import check_dtype, check_options
 
 from .compiled import Compiler
-from .ops import TorchOps
+from .ops import HostScalarOps, TorchOps, host_scalars
 from .problem import TorchProblem
 
 DEVICES = ("auto", "cpu", "cuda", "cuda:N", "gpu", "gpu:N")
@@ -49,6 +49,8 @@ class TorchBackend:
         self.device = str(self.torch_device)
         self.tf32 = bool(tf32)
         self.ops = TorchOps(self.torch_device)
+        # eager loops on the CPU keep their scalars on the host (see HostScalarOps)
+        self._host_ops = HostScalarOps(self.torch_device) if self.torch_device.type == "cpu" else None
         self.compiler = Compiler(self.torch_device, compile)
         self._apply_tf32()
 
@@ -72,12 +74,24 @@ class TorchBackend:
             return a.detach().cpu().numpy()
         return np.asarray(a)
 
-    def batch(self, X, Y) -> Batch:
-        """Check X, Y in NumPy (models.prepare), then move them to the device once."""
-        X, Y, meta = models.prepare(X, Y, self.dtype)
+    def batch(self, X, Y, meta=None) -> Batch:
+        """Check X, Y in NumPy (models.prepare), then move them to the device once.
+
+        meta: the BatchMeta of arrays already prepared (models.prepare on the whole
+        set, sliced here): the checks are skipped and only the transfer remains, as
+        in a hand-written loop.
+        """
+        if meta is None:
+            X, Y, meta = models.prepare(X, Y, self.dtype)
         x = torch.as_tensor(X, device=self.torch_device)
         y = torch.as_tensor(Y, device=self.torch_device)  # int64 labels or float targets
         return Batch(x, y, meta)
+
+    def fetch(self, values) -> list[float]:
+        """0-d device tensors as Python floats, in one transfer."""
+        if not values:
+            return []
+        return torch.stack([v.detach().reshape(()).to(torch.float64) for v in values]).cpu().tolist()
 
     def iterate(self, loop, config, operands, x0=None):
         """Run an algorithm-layer loop (e.g. CG) as a Python loop over its pure step.
@@ -87,6 +101,8 @@ class TorchBackend:
         step's vector updates run compiled where the `compile` option asks for it.
         """
         step = self.compiler.step(loop, config, operands)
+        if step is None and self._host_ops is not None:
+            return python_iterate(loop, self._host_ops, config, host_scalars(operands), x0)
         return python_iterate(loop, self.ops, config, operands, x0, step=step)
 
     def linear_operator(self, matrix) -> "DenseOperator":

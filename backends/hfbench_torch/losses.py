@@ -93,3 +93,26 @@ class SquaredError:
 
 
 LOSSES = {cls.name: cls for cls in (SoftmaxCrossEntropy, SigmoidCrossEntropy, SquaredError)}
+
+
+class Scaled:
+    """c * l(z, t) (ModelSpec.loss_scale): value, residual and H u all scale by c."""
+
+    def __init__(self, base, scale: float):
+        self.base, self.scale, self.name = base, float(scale), base.name
+        self.curvature_state, self.prediction = base.curvature_state, base.prediction
+
+    def value(self, z, y):
+        return self.scale * self.base.value(z, y)
+
+    def residual(self, z, y):
+        return self.scale * self.base.residual(z, y)
+
+    def hessian_apply(self, state, u):
+        return self.scale * self.base.hessian_apply(state, u)
+
+
+def loss_of(spec):
+    """The spec's loss, scaled when its loss_scale is not 1 (no extra op when it is)."""
+    base = LOSSES[spec.loss]
+    return base if spec.loss_scale == 1 else Scaled(base, spec.loss_scale)

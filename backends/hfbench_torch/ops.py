@@ -6,6 +6,8 @@ waits on the host; only `to_float` reads one back (a sync).
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 
@@ -116,8 +118,55 @@ def _wrapped(idx, buf) -> torch.Tensor:
 
 def _host_bool(cond) -> bool | None:
     """cond as a python bool when reading it costs no device sync, else None."""
-    if isinstance(cond, bool):
-        return cond
+    if isinstance(cond, (bool, int)):  # host-scalar code combines bools with & and ~
+        return bool(cond)
     if isinstance(cond, torch.Tensor) and cond.device.type == "cpu" and cond.dim() == 0:
         return bool(cond)
     return None
+
+
+class HostScalarOps(TorchOps):
+    """TorchOps whose scalars are Python numbers: for an eager CG loop on the CPU.
+
+    On the CPU a torch op runs synchronously, so reading a dot product back costs
+    nothing but the call, while every 0-d tensor op (alpha = r.z / p.Ap, a status
+    comparison, a masked select) costs a dispatch of several microseconds. With
+    host scalars, an iteration of CG is the vector ops a hand-written loop issues
+    (the matvec, the axpys, two float64 dots) plus Python float arithmetic. The
+    vectors and the history buffers stay tensors; only 0-d values are numbers.
+    Never used on a GPU (each read would sync) or under torch.compile (a Python
+    number is a constant there).
+    """
+
+    def vdot(self, a: torch.Tensor, b: torch.Tensor) -> float:
+        return torch.dot(a.to(torch.float64), b.to(torch.float64)).item()
+
+    def where(self, cond, a, b):
+        pick = _host_bool(cond)
+        if pick is not None:
+            return a if pick else b
+        return torch.where(cond, a, b)
+
+    def isfinite(self, s):
+        return math.isfinite(s) if isinstance(s, (int, float)) else torch.isfinite(s)
+
+    def asarray(self, value, dtype):
+        if isinstance(value, (int, float, bool)) or getattr(value, "ndim", 1) == 0:
+            kind = dtype if isinstance(dtype, str) else ("int" if not dtype.is_floating_point else "float64")
+            return int(value) if kind == "int" else float(value)
+        return super().asarray(value, dtype)
+
+    def get(self, buf, idx):
+        return buf[idx].item()
+
+    def set_if(self, buf, idx, value, cond):
+        if _host_bool(cond):
+            buf[idx] = value
+        return buf
+
+
+def host_scalars(operands):
+    """A NamedTuple of loop operands with its 0-d tensors as Python numbers."""
+    return type(operands)(*(
+        v.item() if isinstance(v, torch.Tensor) and v.dim() == 0 else v for v in operands
+    ))

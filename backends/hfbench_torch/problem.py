@@ -15,7 +15,7 @@ from hfbench.models import BatchMeta, ModelSpec
 from hfbench.protocol import CURVATURE_KINDS
 
 from . import curvature
-from .losses import LOSSES
+from .losses import loss_of
 from .network import Network
 from .precondition import diag_fisher
 from .tangent import Linearization
@@ -28,7 +28,7 @@ class TorchProblem:
         self.spec = spec
         self._backend = backend
         self._net = Network(spec)
-        self._loss = LOSSES[spec.loss]
+        self._loss = loss_of(spec)
         self._l2 = float(spec.l2)
 
     @property

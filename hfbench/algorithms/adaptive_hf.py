@@ -9,8 +9,17 @@ delta_t with bias correction; the step size of their Eq. 3 (= Eq. 31):
     theta <- theta + alpha_t * m_hat / (sqrt(v_hat) + mu)
 with d = delta_t and |d| its norm (their "conjugate gradient vector" g_t). alpha_t and
 t are recomputed every step on the host; the public code bakes them in as constants,
-which we do not repeat. rho for the LM rule is taken at delta_t (the CG direction),
-the order of their Algorithm 1, at one extra forward pass and no extra matvec.
+which we do not repeat.
+
+Where Algorithm 1 is silent, the defaults follow the public code
+(mtkwT/adaptive-hessian-free-optimization, src/optimizer/hfoptimizer_adam.py):
+CG warm-started from 0.95 delta_{t-1}, as the HF baseline it is compared with, and
+stopped on a relative change of phi below 1e-4 with no k factor (`cg.py`, "relative").
+rho for the LM rule is an option: by default at delta_t with the damped model (the
+order of Algorithm 1: "Update lambda" follows the CG solve); `rho_point: taken`,
+`rho_model: undamped`, `damping_min: 0.1` are what the code does (the decrease of f
+at the step actually taken, over the undamped model's decrease at delta_t, and no
+lambda below 0.1). Either costs one forward pass and no matvec.
 """
 
 from __future__ import annotations
@@ -25,6 +34,8 @@ from .damping import LevenbergMarquardt, reduction_ratio
 from .options import Algorithm, Default, resolve
 from .solve import cg_solve
 
+RHO_POINTS = ("direction", "taken")
+
 DEFAULTS = {
     "damping": Default(10.0, "within their search range lambda in [1, 30] (App. B.2)"),
     "L": Default(100.0, "within their search range L in [50, 300] (App. B.2)"),
@@ -34,6 +45,19 @@ DEFAULTS = {
     "mu": Default(1e-8, "Adam's epsilon (Kingma and Ba); the paper gives no value"),
     "curvature": Default("hessian", "Alg. 1: A = (H + lambda I); 'ggn' is an option"),
     "cg_max_iters": Default(250, "as hf (Martens' cap); Alg. 1 says only 'CG'"),
+    "cg_stop": Default("relative", "public code: relative change of phi < eps, no k factor; "
+                                   "'martens' is §4.4 of Martens 2010"),
+    "cg_eps": Default(1e-4, "public code's 1e-4 ('martens' uses 5e-4)"),
+    "cg_k_min": Default(10, "public code's gap = 10 (k = max(10, i // 10))"),
+    "warm_start": Default(True, "public code: CG starts from cg_decay * delta_{t-1}; Alg. 1 "
+                                "says only 'CG'"),
+    "warm_start_decay": Default(0.95, "public code's cg_decay = 0.95"),
+    "damping_min": Default(0.0, "Alg. 1 (none); the public code stops moving lambda at 0.1 "
+                                "with the Hessian"),
+    "rho_point": Default("direction", "Alg. 1's order: f at x + delta_t; 'taken': at the "
+                                      "updated x, as the public code"),
+    "rho_model": Default("damped", "Martens' q; the public code sets lambda = 0 in it "
+                                   "('undamped')"),
     "clamp_step": Default(False, "Eq. 3 can give alpha_t < 0; True clamps it at 0 (a deviation)"),
 }
 
@@ -50,6 +74,10 @@ class AdaptiveHFConfig:
     cg: CGConfig = field(default_factory=CGConfig)
     damping_rule: LevenbergMarquardt = field(default_factory=LevenbergMarquardt)
     clamp_step: bool = False
+    warm_start: bool = True
+    warm_start_decay: float = 0.95
+    rho_point: str = "direction"
+    rho_model: str = "damped"
 
     def __post_init__(self):
         for name in ("L", "sigma", "eps"):
@@ -63,6 +91,12 @@ class AdaptiveHFConfig:
             raise HFBenchError(f"adaptive_hf.damping must be > 0, got {self.damping!r}")
         if self.curvature not in ("hessian", "ggn"):
             raise HFBenchError(unknown("curvature", self.curvature, ("hessian", "ggn"), "adaptive_hf"))
+        if self.rho_point not in RHO_POINTS:
+            raise HFBenchError(unknown("rho_point", self.rho_point, RHO_POINTS, "adaptive_hf"))
+        if self.rho_model not in ("damped", "undamped"):
+            raise HFBenchError(unknown("rho_model", self.rho_model, ("damped", "undamped"), "adaptive_hf"))
+        if not 0 <= self.warm_start_decay <= 1:
+            raise HFBenchError(f"adaptive_hf.warm_start_decay must lie in [0, 1], got {self.warm_start_decay!r}")
 
     @property
     def beta1(self) -> float:
@@ -81,10 +115,11 @@ class AdaptiveHFState(NamedTuple):
     lam: float
     m: Any
     v: Any
+    d_prev: Any = None  # last CG solution, for the warm start
 
 
 def init(config: AdaptiveHFConfig, x) -> AdaptiveHFState:
-    return AdaptiveHFState(1, float(config.damping), None, None)
+    return AdaptiveHFState(1, float(config.damping_rule.initial(float(config.damping))), None, None)
 
 
 def step(config: AdaptiveHFConfig, problem, x, state, batch, curvature_batch=None):
@@ -94,10 +129,11 @@ def step(config: AdaptiveHFConfig, problem, x, state, batch, curvature_batch=Non
     loss, g = problem.value_and_grad(x, batch)
     f0 = ops.to_float(loss)
     op = problem.curvature(x, cbatch, config.curvature)
-    sol = cg_solve(be, config.cg, op, ops.scale(-1.0, g), state.lam)
+    x0 = None
+    if config.warm_start and state.d_prev is not None:
+        x0 = ops.scale(config.warm_start_decay, state.d_prev)
+    sol = cg_solve(be, config.cg, op, ops.scale(-1.0, g), state.lam, None, x0)
     d = sol.x
-    rho = _rho(ops, problem, x, batch, sol, d, g, f0)
-    lam_next = config.damping_rule.update(state.lam, rho, state.t - 1, float(config.damping))
     t, b1, b2 = state.t, config.beta1, config.beta2
     m_prev = ops.zeros_like(d) if state.m is None else state.m
     v_prev = ops.zeros_like(d) if state.v is None else state.v
@@ -108,6 +144,9 @@ def step(config: AdaptiveHFConfig, problem, x, state, batch, curvature_batch=Non
     alpha = config.step_size(d_norm, t)
     update = m_hat / (v_hat**0.5 + config.mu)
     x_new = ops.axpy(alpha, update, x)
+    at = x_new if config.rho_point == "taken" else ops.axpy(1.0, d, x)
+    rho = _rho(config, ops, problem, at, batch, sol, d, state.lam, f0)
+    lam_next = config.damping_rule.update(state.lam, rho, state.t - 1, float(config.damping))
     info = {
         "loss": f0, "cg_iters": sol.num_steps, "cg_status": sol.status.name.lower(),
         "lambda": state.lam, "rho": rho, "alpha": alpha, "beta1": b1, "t": t,
@@ -115,19 +154,27 @@ def step(config: AdaptiveHFConfig, problem, x, state, batch, curvature_batch=Non
         "accepted": True, "ritz_min": sol.ritz.min, "ritz_max": sol.ritz.max, "cond_est": sol.ritz.cond,
         "n_grad": 1, "n_gv": sol.num_gv, "n_fwd": 1, "n_curv": 1,
     }
-    return x_new, AdaptiveHFState(t + 1, lam_next, m, v), info
+    return x_new, AdaptiveHFState(t + 1, lam_next, m, v, d), info
 
 
-def _rho(ops, problem, x, batch, sol, d, g, f0) -> float:
-    f_d = ops.to_float(problem.loss(ops.axpy(1.0, d, x), batch))
-    return reduction_ratio(f0, f_d, float(sol.phi[sol.num_steps]))  # phi = q(d) - q(0)
+def _rho(config, ops, problem, at, batch, sol, d, lam, f0) -> float:
+    """(f(at) - f(x)) / (q(d) - q(0)); phi(d) = q(d) - q(0) with the damped A."""
+    f_at = ops.to_float(problem.loss(at, batch))
+    model = float(sol.phi[sol.num_steps])
+    if config.rho_model == "undamped":
+        model -= 0.5 * lam * ops.to_float(ops.vdot(d, d))
+    return reduction_ratio(f0, f_at, model)
 
 
 def build(o: dict) -> AdaptiveHFConfig:
     return AdaptiveHFConfig(
         damping=o["damping"], L=o["L"], sigma=o["sigma"], eps=o["eps"], beta2=o["beta2"], mu=o["mu"],
         curvature=o["curvature"], clamp_step=o["clamp_step"],
-        cg=CGConfig(stop="martens", max_iters=o["cg_max_iters"], save_iterates=False),
+        cg=CGConfig(stop=o["cg_stop"], max_iters=o["cg_max_iters"], eps=o["cg_eps"],
+                    k_min=o["cg_k_min"], save_iterates=False),
+        damping_rule=LevenbergMarquardt(min_lambda=o["damping_min"]),
+        warm_start=o["warm_start"], warm_start_decay=o["warm_start_decay"],
+        rho_point=o["rho_point"], rho_model=o["rho_model"],
     )
 
 

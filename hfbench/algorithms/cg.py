@@ -13,13 +13,19 @@ costs no extra product. Every scalar is accumulated in float64 (`ops.vdot`).
 Stop rules (`CGConfig.stop`):
 - "martens" (Martens 2010 §4.4): stop at i when i > k, phi_i < 0 and
   (phi_i - phi_{i-k}) / phi_i < k * eps, with k = max(k_min, ceil(k_frac * i)).
+- "relative" (Motokawa and Tezuka's public Adaptive HF code, hfoptimizer_adam.py, and
+  the TF HF code it extends): stop at i when i > k + 1 and
+  (phi_i - phi_{i-k}) / phi_i < eps, with k = max(k_min, floor(k_frac (i - 1))): the
+  same relative progress with no k factor on eps, tested as that code's 0-based loop
+  does (i counts iterations done here), and no sign test on phi.
 - "fixed": exactly `iters` iterations (Gargiani et al. 2020, SGN).
 - "residual": |r| <= tol * |b|.
 Every rule also stops at `max_iters`, on negative curvature p.Ap <= 0 (the last
 good iterate is kept) and on a non-finite p.Ap.
 
-The iterates at ceil(gamma^j) (gamma = 1.3, Martens 2010 §4.6) are saved in a
-preallocated buffer for backtracking, and the alpha/beta coefficients for the
+The iterates at ceil(first * gamma^j) are saved in a preallocated buffer for
+backtracking (gamma = 1.3; first = 1 in Martens 2010 §4.6's text, 5 in his released
+conjgrad_1.m, whose first save is at iteration 5), plus the last one, and the alpha/beta coefficients for the
 Lanczos curvature diagnostics (`hfbench.algorithms.lanczos`).
 
 These functions only call `ops` (the backend's VectorOps) and the operator's
@@ -35,7 +41,8 @@ from typing import Any, NamedTuple
 
 from ..errors import HFBenchError, unknown
 
-STOP_RULES = ("martens", "fixed", "residual")
+STOP_RULES = ("martens", "relative", "fixed", "residual")
+PHI_MODES = ("recurrence", "exact")
 
 
 class CGStatus(enum.IntEnum):
@@ -74,8 +81,10 @@ class CGConfig:
     eps: float = 5e-4  # Martens' relative-progress threshold
     k_min: int = 10
     k_frac: float = 0.1
-    gamma: float = 1.3  # save iterates at ceil(gamma^j) for backtracking
+    gamma: float = 1.3  # save iterates at ceil(save_first * gamma^j) for backtracking
+    save_first: float = 1.0
     save_iterates: bool = True
+    phi: str = "recurrence"  # how phi_i is computed; see cg_update
 
     def __post_init__(self):
         if self.stop not in STOP_RULES:
@@ -88,6 +97,11 @@ class CGConfig:
                 raise HFBenchError(f"cg.{name} must be > 0, got {getattr(self, name)!r}")
         if not self.gamma > 1:
             raise HFBenchError(f"cg.gamma must be > 1 (Martens uses 1.3), got {self.gamma!r}")
+        if not self.save_first >= 1:
+            raise HFBenchError(f"cg.save_first must be >= 1 (1 in the text, 5 in Martens' code), "
+                               f"got {self.save_first!r}")
+        if self.phi not in PHI_MODES:
+            raise HFBenchError(unknown("CG phi mode", self.phi, PHI_MODES, "cg.phi"))
 
     @property
     def limit(self) -> int:
@@ -96,14 +110,22 @@ class CGConfig:
 
     @property
     def save_points(self) -> tuple[int, ...]:
-        """Iterations ceil(gamma^j) <= limit, and the limit itself (ascending)."""
-        return save_points(self.gamma, self.limit)
+        """Iterations ceil(save_first gamma^j) <= limit, and the limit itself (ascending)."""
+        return save_points(self.gamma, self.limit, self.save_first)
+
+    def k_at(self, i: int) -> int:
+        """The look-back k of the relative-progress rules at iteration i."""
+        # Plain float products, as both codes compute them (MATLAB's ceil(i * 0.1) and
+        # Python's (i - 1) // 10 agree with these for k_frac = 0.1).
+        if self.stop == "relative":
+            return max(self.k_min, math.floor(self.k_frac * (i - 1)))
+        return max(self.k_min, math.ceil(self.k_frac * i))
 
 
-def save_points(gamma: float, limit: int) -> tuple[int, ...]:
+def save_points(gamma: float, limit: int, first: float = 1.0) -> tuple[int, ...]:
     pts, j = set(), 0
-    while math.ceil(gamma**j) <= limit:
-        pts.add(math.ceil(gamma**j))
+    while math.ceil(first * gamma**j) <= limit:
+        pts.add(math.ceil(first * gamma**j))
         j += 1
     return tuple(sorted(pts | {limit}))
 
@@ -130,7 +152,7 @@ class CGOperands(NamedTuple):
     damping: Any  # lambda, a 0-d device array (not static: no recompile when it moves)
     m_inv: Any  # inverse diagonal preconditioner, or None
     slot: Any  # int buffer (limit + 1,): save slot of iteration i, or -1
-    k_table: Any  # int buffer (limit + 1,): Martens' k = max(k_min, ceil(k_frac i))
+    k_table: Any  # int buffer (limit + 1,): the rule's look-back k at iteration i
     b_norm2: Any  # b.b (float64), for the residual rule
 
 
@@ -152,7 +174,7 @@ def make_operands(ops, config: CGConfig, op, b, damping, m_inv=None) -> CGOperan
     slot = [-1] * (config.limit + 1)
     for k, it in enumerate(config.save_points if config.save_iterates else ()):
         slot[it] = k
-    k_table = [max(config.k_min, math.ceil(config.k_frac * i)) for i in range(config.limit + 1)]
+    k_table = [config.k_at(i) for i in range(config.limit + 1)]
     # b.b is a full pass over b; only the residual rule reads it.
     b_norm2 = ops.vdot(b, b) if config.stop == "residual" else ops.asarray(0.0, "float64")
     return CGOperands(
@@ -223,7 +245,10 @@ def cg_update(ops, config: CGConfig, operands: CGOperands, s: CGState, Cp) -> CG
     rz = ops.vdot(r, z)
     beta = ops.where(ok, rz / ops.where(s.rz == 0, 1.0, s.rz), 0.0)
     i = s.i + ok  # iterations completed
-    phi_i = ops.get(s.phi, s.i) - 0.5 * alpha * s.rz
+    if config.phi == "exact":  # from x and r, as Martens' conjgrad_1.m does each iteration
+        phi_i = _phi(ops, operands, x, r)
+    else:
+        phi_i = ops.get(s.phi, s.i) - 0.5 * alpha * s.rz
     status = _status(ops, config, operands, s, i, ok, finite, pAp, phi_i, r)
     return CGState(
         i=i, x=x, r=r, p=ops.axpy(beta, s.p, z), rz=ops.where(ok, rz, s.rz),
@@ -267,6 +292,9 @@ def _rule_met(ops, config, operands, s, i, phi_i, r):
         return ops.vdot(r, r) <= (config.tol**2) * operands.b_norm2
     k = ops.get(operands.k_table, i)
     phi_prev = ops.get(s.phi, ops.where(i > k, i - k, 0))
+    if config.stop == "relative":
+        ratio = (phi_i - phi_prev) / ops.where(phi_i != 0, phi_i, 1.0)
+        return (i > k + 1) & (phi_i != 0) & (ratio < config.eps)  # NaN ratio: no stop
     ratio = (phi_i - phi_prev) / ops.where(phi_i < 0, phi_i, -1.0)
     return (i > k) & (phi_i < 0) & (ratio < k * config.eps)
 

@@ -1,7 +1,8 @@
 """Damping rules: how lambda moves between outer steps.
 
-Each rule is a frozen config with `update(lam, rho, step, lam0) -> lam`, pure and on the
-host (it runs once per outer step). `lam` is the Levenberg-Marquardt parameter of
+Each rule is a frozen config with `initial(lam0) -> lam` (lambda of the first step) and
+`update(lam, rho, step, lam0) -> lam` (lambda of the next one), pure and on the host (it
+runs once per outer step). `lam` is the Levenberg-Marquardt parameter of
 HF (Martens 2010 §4.1) and SGN's rho parameter (Gargiani et al. 2020 §3).
 """
 
@@ -24,6 +25,11 @@ def _positive(name: str, value, strict: bool = True) -> None:
 class Fixed:
     """lambda never moves (Wang and Huang's fixed lambda; SGN's default rho)."""
 
+    uses_rho = False
+
+    def initial(self, lam0: float) -> float:
+        return lam0
+
     def update(self, lam: float, rho: float, step: int, lam0: float) -> float:
         return lam
 
@@ -33,9 +39,14 @@ class LevenbergMarquardt:
     """Martens 2010 §4.1: rho < 1/4: lambda *= 3/2; rho > 3/4: lambda *= 2/3.
 
     Also Gargiani et al.'s trust-region adaptation (their Alg. 4.1 with thresholds
-    1/4, 3/4). A non-finite rho (a failed step) counts as rho < low, so lambda can
-    always rise again (a known peer bug gates it so it cannot).
+    1/4, 3/4). A non-finite rho (a failed step) counts as rho < low, as in Martens'
+    code, so lambda can always rise again (a known peer bug gates it so it cannot).
+    `min_lambda` floors lambda: Gargiani et al.'s code's DAMP_RHO_MIN, and the 0.1 below
+    which Motokawa and Tezuka's code stops moving lambda (their code freezes it there,
+    so it can never rise again; a floor keeps the intent without that bug).
     """
+
+    uses_rho = True  # class attribute, not a field: the rule needs the reduction ratio
 
     low: float = 0.25
     high: float = 0.75
@@ -50,6 +61,9 @@ class LevenbergMarquardt:
             raise HFBenchError("damping needs increase > 1 and 0 < decrease < 1")
         _positive("damping.min_lambda", self.min_lambda, strict=False)
 
+    def initial(self, lam0: float) -> float:
+        return max(lam0, self.min_lambda)
+
     def update(self, lam: float, rho: float, step: int, lam0: float) -> float:
         if not math.isfinite(rho) or rho < self.low:
             lam = lam * self.increase
@@ -60,11 +74,18 @@ class LevenbergMarquardt:
 
 @dataclass(frozen=True, kw_only=True)
 class Scheduled:
-    """SGN's scheduled rho: from lambda_0 to `final` over `steps` (linear or cosine).
+    """SGN's scheduled rho, as Gargiani et al.'s public code computes it.
 
-    lambda_t = final + (lambda_0 - final) * s(t / steps), s = 1 - u (linear) or
-    (1 + cos(pi u)) / 2 (cosine); held at `final` after `steps`.
+    The paper (§3.1) only names "linear or cosine decay schedules"; the formulas are
+    those of SGN/optimizers/solvers.py (RHO_DECAY, K = `steps`, DAMP_RHO_MIN = `final`),
+    with t = 1, 2, ... the outer step:
+        linear:  lambda_t = lambda_0 + (final - lambda_0) (t - 1) / (K - 1)   (lambda_K = final)
+        cosine:  lambda_t = lambda_0 cos(pi u / 2),  u = t / K               (lambda_K ~ 0)
+    each clamped below at `final`, and `final` from step K on. The code's cosine decays
+    to 0 and is floored at `final`; it does not interpolate to it.
     """
+
+    uses_rho = False
 
     schedule: str = "linear"
     final: float = 0.0
@@ -74,14 +95,27 @@ class Scheduled:
         if self.schedule not in ("linear", "cosine"):
             raise HFBenchError(f"damping schedule must be 'linear' or 'cosine', got {self.schedule!r}")
         _positive("damping.final", self.final, strict=False)
-        if not isinstance(self.steps, int) or self.steps < 1:
-            raise HFBenchError(f"damping.steps must be an integer >= 1, got {self.steps!r}")
+        low = 2 if self.schedule == "linear" else 1  # linear divides by K - 1
+        if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < low:
+            raise HFBenchError(f"damping.steps must be an integer >= {low} for the {self.schedule} "
+                               f"schedule, got {self.steps!r}")
+
+    def value(self, t: int, lam0: float) -> float:
+        """lambda at outer step t (t = 1 is the first step)."""
+        if self.schedule == "linear":
+            u = min((t - 1) / (self.steps - 1), 1.0)
+            lam = lam0 + (self.final - lam0) * u
+        else:
+            u = t / self.steps
+            lam = lam0 * math.cos(0.5 * math.pi * u) if u < 1 else self.final
+        return max(lam, self.final)
+
+    def initial(self, lam0: float) -> float:
+        return self.value(1, lam0)
 
     def update(self, lam: float, rho: float, step: int, lam0: float) -> float:
-        """The value for step `step + 1` (step counts completed outer steps)."""
-        u = min((step + 1) / self.steps, 1.0)
-        s = 1 - u if self.schedule == "linear" else 0.5 * (1 + math.cos(math.pi * u))
-        return self.final + (lam0 - self.final) * s
+        """The value for the next step (`step` counts outer steps done before this one)."""
+        return self.value(step + 2, lam0)
 
 
 def reduction_ratio(f0: float, f_new: float, model: float) -> float:

@@ -4,16 +4,21 @@ sgd (Polyak momentum; Nesterov as an option; Sutskever et al. 2013 form):
     v <- mu v + g;  x <- x - lr v            (nesterov: x <- x - lr (g + mu v))
 adam (Kingma and Ba 2015, Alg. 1):
     m <- b1 m + (1-b1) g;  v <- b2 v + (1-b2) g^2;  x <- x - lr m_hat / (sqrt(v_hat) + eps)
-The step counter and learning rate are plain host numbers read every step.
+
+A step is one fused call (`fused.first_order_step`): the gradient, the update and its
+diagnostics (loss, step norm) in one jitted function on JAX, and with no host read on
+any backend, so the harness costs what a hand-written loop of the same model costs.
+The step counter lives on the device in the state, as an argument of the fused
+function: a counter or learning rate frozen into a compiled graph is a known peer bug.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from ..errors import HFBenchError
+from .fused import first_order_step
 from .options import Algorithm, Default, resolve
 
 SGD_DEFAULTS = {
@@ -27,6 +32,7 @@ ADAM_DEFAULTS = {
     "beta2": Default(0.999, "Kingma and Ba 2015 default"),
     "eps": Default(1e-8, "Kingma and Ba 2015 default"),
 }
+COUNTS = {"accepted": True, "cg_iters": 0, "n_grad": 1, "n_gv": 0, "n_fwd": 0, "n_curv": 0}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,47 +64,68 @@ class AdamConfig:
 
 
 class MomentumState(NamedTuple):
-    step: int
-    velocity: Any
+    velocity: Any  # None without momentum (plain SGD keeps no state)
 
 
 class AdamState(NamedTuple):
-    t: int
+    t: Any  # 0-d float64 device array: this step's index, from 1 (exact to 2^53)
     m: Any
     v: Any
 
 
-def _info(ops, loss, lr, upd):
-    return {"loss": ops.to_float(loss), "lr": lr, "accepted": True, "cg_iters": 0,
-            "step_norm": lr * math.sqrt(ops.to_float(ops.vdot(upd, upd))),
-            "n_grad": 1, "n_gv": 0, "n_fwd": 0, "n_curv": 0}
+def sgd_update(ops, c: SGDConfig, x, state: MomentumState, loss, g):
+    """The SGD update from (loss, g): pure vector algebra, fused with the gradient."""
+    if c.momentum == 0:
+        upd, new = g, state
+    else:
+        vel = ops.axpy(c.momentum, state.velocity, g)
+        upd, new = (ops.axpy(c.momentum, vel, g) if c.nesterov else vel), MomentumState(vel)
+    return ops.axpy(-c.lr, upd, x), new, {"loss": loss, "step_norm": c.lr * ops.vdot(upd, upd) ** 0.5}
 
 
-def sgd_step(c: SGDConfig, problem, x, state, batch, curvature_batch=None):
-    ops = problem.backend.ops
-    loss, g = problem.value_and_grad(x, batch)
-    vel = g if state.velocity is None else ops.axpy(c.momentum, state.velocity, g)
-    upd = ops.axpy(c.momentum, vel, g) if c.nesterov else vel
-    return ops.axpy(-c.lr, upd, x), MomentumState(state.step + 1, vel), _info(ops, loss, c.lr, upd)
-
-
-def adam_step(c: AdamConfig, problem, x, state, batch, curvature_batch=None):
-    ops = problem.backend.ops
-    loss, g = problem.value_and_grad(x, batch)
-    m0 = ops.zeros_like(g) if state.m is None else state.m
-    v0 = ops.zeros_like(g) if state.v is None else state.v
-    m = ops.axpy(1 - c.beta1, g, ops.scale(c.beta1, m0))
-    v = ops.axpy(1 - c.beta2, g * g, ops.scale(c.beta2, v0))
+def adam_update(ops, c: AdamConfig, x, state: AdamState, loss, g):
     t = state.t
-    upd = ops.scale(1 / (1 - c.beta1**t), m) / (ops.scale(1 / (1 - c.beta2**t), v) ** 0.5 + c.eps)
-    return ops.axpy(-c.lr, upd, x), AdamState(t + 1, m, v), _info(ops, loss, c.lr, upd)
+    m = ops.axpy(1 - c.beta1, g, ops.scale(c.beta1, state.m))
+    v = ops.axpy(1 - c.beta2, g * g, ops.scale(c.beta2, state.v))
+    # bias corrections from the device counter t (a traced value, never a constant),
+    # in float64; ops.scale keeps the vectors in their own dtype
+    m_hat = ops.scale(1 / (1 - c.beta1**t), m)
+    v_hat = ops.scale(1 / (1 - c.beta2**t), v)
+    upd = m_hat / (v_hat**0.5 + c.eps)
+    info = {"loss": loss, "step_norm": c.lr * ops.vdot(upd, upd) ** 0.5}
+    return ops.axpy(-c.lr, upd, x), AdamState(t + 1, m, v), info
+
+
+def _sgd_init(c: SGDConfig, x) -> MomentumState:
+    return MomentumState(None)
+
+
+def _adam_init(c: AdamConfig, x) -> AdamState:
+    return AdamState(None, None, None)
+
+
+def _filled(ops, c, state, x):
+    """The state with its device buffers made on first use (the init has no backend)."""
+    if isinstance(state, AdamState) and state.m is None:
+        return AdamState(ops.asarray(1.0, "float64"), ops.zeros_like(x), ops.zeros_like(x))
+    if isinstance(state, MomentumState) and state.velocity is None and c.momentum:
+        return MomentumState(ops.zeros_like(x))
+    return state
+
+
+def _step(update):
+    def step(c, problem, x, state, batch, curvature_batch=None):
+        state = _filled(problem.backend.ops, c, state, x)
+        x, state, info = first_order_step(problem, update, c)(x, state, batch)
+        return x, state, {**info, "lr": c.lr, **COUNTS}
+    return step
 
 
 def sgd(**overrides) -> Algorithm:
     cfg = SGDConfig(**resolve("sgd", SGD_DEFAULTS, overrides))
-    return Algorithm("sgd", cfg, lambda c, x: MomentumState(0, None), sgd_step)
+    return Algorithm("sgd", cfg, _sgd_init, _step(sgd_update))
 
 
 def adam(**overrides) -> Algorithm:
     cfg = AdamConfig(**resolve("adam", ADAM_DEFAULTS, overrides))
-    return Algorithm("adam", cfg, lambda c, x: AdamState(1, None, None), adam_step)
+    return Algorithm("adam", cfg, _adam_init, _step(adam_update))

@@ -5,11 +5,19 @@ One outer step (Martens 2010 Alg. 1; Gargiani et al. 2020 Alg. 1):
 2. The curvature operator C on the curvature batch (fixed during the solve, §4.5).
 3. Optionally the preconditioner M = (diag F + l2 + lambda)^0.75 (§4.7).
 4. CG on (C + lambda I) p = -g, warm-started from decay * p_prev (§4.5).
-5. Optionally CG-iterate backtracking on f (§4.6), then an optional Armijo line
-   search that rejects the step when it fails.
-6. rho = (f(x + a p) - f(x)) / (q(a p) - q(0)) at the step actually taken, with f
-   and g from the gradient batch; q damped or undamped (`rho_model`). The model
-   term p.Ap comes from CG's phi history, so rho costs no extra matvec.
+5. Optionally CG-iterate backtracking on f (§4.6), then an optional line search
+   (`linesearch.Armijo`, from alpha0 = step_size).
+6. rho = (f(x + a p) - f(x)) / (q(a p) - q(0)), q(a p) - q(0) = a^2/2 p.Ap + a g.p:
+   - `rho_point`: "taken" evaluates it at the step actually taken (a from the line
+     search); "full" at a = step_size before the line search, as Gargiani et al.'s
+     trust region (Nocedal and Wright Alg. 4.1) and Martens' code compute it;
+     "taken_over_full" divides the decrease of f at the step taken by the model's
+     decrease at the CG solution itself (a = 1), as the TensorFlow HF code that
+     Motokawa and Tezuka's public code extends does (w + lr delta against q(delta));
+   - `rho_model`: q with the damped A = C + lambda I, or the undamped C (Martens' code);
+   - `rho_batch`: f on the gradient batch, or on the curvature batch (Martens' code,
+     two forward passes there; g stays the gradient batch's).
+   p.Ap comes from CG's phi history, so rho costs no extra matvec.
 7. lambda moves by the damping rule.
 Each preset (hf.py, sgn.py, hf_newton.py) is this step with its paper's defaults.
 """
@@ -30,6 +38,8 @@ from .solve import cg_solve
 
 KINDS = ("ggn", "hessian", "fisher")
 RHO_MODELS = ("damped", "undamped")
+RHO_POINTS = ("taken", "full", "taken_over_full")
+RHO_BATCHES = ("gradient", "curvature")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,6 +56,8 @@ class TruncatedNewtonConfig:
     line_search: Armijo | None = None
     step_size: float = 1.0
     rho_model: str = "damped"
+    rho_point: str = "taken"
+    rho_batch: str = "gradient"
     profile: bool = False  # add t_grad, t_curvature, ... to info (syncs between phases)
 
     def __post_init__(self):
@@ -65,6 +77,10 @@ class TruncatedNewtonConfig:
             raise HFBenchError(unknown("curvature", self.curvature, KINDS, "curvature"))
         if self.rho_model not in RHO_MODELS:
             raise HFBenchError(unknown("rho_model", self.rho_model, RHO_MODELS, "rho_model"))
+        if self.rho_point not in RHO_POINTS:
+            raise HFBenchError(unknown("rho_point", self.rho_point, RHO_POINTS, "rho_point"))
+        if self.rho_batch not in RHO_BATCHES:
+            raise HFBenchError(unknown("rho_batch", self.rho_batch, RHO_BATCHES, "rho_batch"))
         if not 0 <= self.warm_start_decay <= 1:
             raise HFBenchError(f"warm_start_decay must lie in [0, 1], got {self.warm_start_decay!r}")
         if not 0 < self.precond_exponent <= 1:
@@ -80,7 +96,7 @@ class TruncatedNewtonState(NamedTuple):
 
 
 def tn_init(config: TruncatedNewtonConfig, x) -> TruncatedNewtonState:
-    return TruncatedNewtonState(0, float(config.damping), None)
+    return TruncatedNewtonState(0, float(config.damping_rule.initial(float(config.damping))), None)
 
 
 def tn_step(config, problem, x, state, batch, curvature_batch=None):
@@ -101,26 +117,55 @@ def tn_step(config, problem, x, state, batch, curvature_batch=None):
     clock.mark("cg")
     counts = {"n_grad": 1, "n_gv": sol.num_gv, "n_fwd": 0, "n_curv": 1, "n_precond": int(m_inv is not None)}
 
-    def f_at(p, alpha=1.0):
-        counts["n_fwd"] += 1
-        return ops.to_float(problem.loss(ops.axpy(alpha, p, x), batch))
-
+    f_at = _Objective(problem, ops, x, batch, counts)
     p, it, f_p = _direction(config, sol, f_at)
+    if f_p is not None:
+        f_at.bind(p).known[1.0] = f_p
     clock.mark("backtrack")
-    alpha, f_new, accepted = _step_length(config, ops, f_at, p, f0, f_p, g)
+    alpha, f_new, accepted = _step_length(config, ops, f_at, p, f0, g)
     clock.mark("line_search")
-    rho = _rho(config, ops, sol, it, p, g, state.lam, alpha, f0, f_new)
+    rho = float("nan")
+    if config.damping_rule.uses_rho:
+        rho = _rho(config, ops, problem, sol, it, p, g, state.lam, f_at, f0, alpha, f_new, cbatch, counts)
     x_new = ops.axpy(alpha, p, x) if accepted else x
     lam_next = config.damping_rule.update(state.lam, rho, state.step, float(config.damping))
     clock.mark("update")
     info = {
-        "loss": f0, "loss_after": f_new, "cg_iters": sol.num_steps, "cg_status": sol.status.name.lower(),
-        "lambda": state.lam, "rho": rho, "alpha": alpha, "accepted": accepted,
+        "loss": f0, "cg_iters": sol.num_steps, "cg_status": sol.status.name.lower(),
+        "lambda": state.lam, "alpha": alpha, "accepted": accepted,
         "step_norm": abs(alpha) * math.sqrt(ops.to_float(ops.vdot(p, p))) if accepted else 0.0,
         "backtrack_iter": it, "ritz_min": sol.ritz.min, "ritz_max": sol.ritz.max,
         "cond_est": sol.ritz.cond, **counts, **clock.times,
     }
+    if f_new is not None:
+        info["loss_after"] = f_new
+    if config.damping_rule.uses_rho:
+        info["rho"] = rho
     return x_new, TruncatedNewtonState(state.step + 1, lam_next, sol.x), info
+
+
+class _Objective:
+    """f(x + alpha p) on one batch, counting forward passes; remembers values by alpha
+    for the current p, so the line search and rho reuse what backtracking computed."""
+
+    def __init__(self, problem, ops, x, batch, counts):
+        self.problem, self.ops, self.x, self.batch, self.counts = problem, ops, x, batch, counts
+        self.known, self._p = {}, None
+
+    def __call__(self, p, alpha=1.0):
+        if p is not self._p:
+            self.known, self._p = {}, p
+        if alpha not in self.known:
+            self.counts["n_fwd"] += 1
+            loss = self.problem.loss(self.ops.axpy(alpha, p, self.x), self.batch)
+            self.known[alpha] = self.ops.to_float(loss)
+        return self.known[alpha]
+
+    def bind(self, p):
+        """Mark p as current, keeping values already known for it."""
+        if p is not self._p:
+            self.known, self._p = {}, p
+        return self
 
 
 def _preconditioner(config, problem, x, batch, lam):
@@ -138,23 +183,36 @@ def _direction(config, sol, f_at):
     return sol.x, sol.num_steps, None
 
 
-def _step_length(config, ops, f_at, p, f0, f_p, g):
+def _step_length(config, ops, f_at, p, f0, g):
     """(alpha, f(x + alpha p), accepted): the line search, or the fixed step size."""
-    if config.line_search is not None:
-        slope = ops.to_float(ops.vdot(g, p))
-        res = config.line_search.search(lambda a: f_at(p, a), f0, slope)
-        return res.alpha, res.loss, res.accepted
-    a = config.step_size
-    f_new = f_p if (f_p is not None and a == 1.0) else f_at(p, a)
-    return a, f_new, True
+    a0 = config.step_size
+    f_at.bind(p)
+    if config.line_search is None:
+        # f at the new point only when something reads it (rho); else the value
+        # already known from backtracking, if any. A hand-written fixed-step loop
+        # would not pay a forward pass here either.
+        known = f_at.known.get(a0)
+        return a0, (f_at(p, a0) if config.damping_rule.uses_rho else known), True
+    slope = ops.to_float(ops.vdot(g, p))
+    ls = config.line_search
+    res = ls.search(lambda a: f_at(p, a), f0, slope, f_at.known.get(ls.alpha0))
+    return res.alpha, res.loss, res.accepted
 
 
-def _rho(config, ops, sol, it, p, g, lam, alpha, f0, f_new):
-    """Reduction ratio at the step taken; q from phi: phi_j = 1/2 p_j.A p_j + g.p_j."""
-    if alpha == 0.0 and math.isfinite(f_new):
+def _rho(config, ops, problem, sol, it, p, g, lam, f_at, f0, alpha, f_new, cbatch, counts):
+    """The reduction ratio (step 6 of the module doc); q from phi: phi_j = 1/2 p_j.A p_j + g.p_j."""
+    if config.rho_point == "full":
+        alpha = config.step_size
+        f_new = f_at(p, alpha)
+    elif alpha == 0.0 and math.isfinite(f_new):
         return 0.0  # the step was rejected: nothing was taken
+    if config.rho_batch == "curvature" and cbatch is not f_at.batch:
+        counts["n_fwd"] += 2
+        f0 = ops.to_float(problem.loss(f_at.x, cbatch))
+        f_new = ops.to_float(problem.loss(ops.axpy(alpha, p, f_at.x), cbatch))
     gp = ops.to_float(ops.vdot(g, p))
     pAp = 2.0 * (float(sol.phi[it]) - gp)
     if config.rho_model == "undamped":
         pAp -= lam * ops.to_float(ops.vdot(p, p))
-    return reduction_ratio(f0, f_new, 0.5 * alpha**2 * pAp + alpha * gp)
+    a = 1.0 if config.rho_point == "taken_over_full" else alpha
+    return reduction_ratio(f0, f_new, 0.5 * a**2 * pAp + a * gp)

@@ -129,16 +129,21 @@ def _conv_size(n: int, k: int, stride: int, pad: int) -> int:
 class ModelSpec:
     """A network, its matching loss and its weight cost.
 
-    The objective is (1/B) sum_i loss(z_i, t_i) + l2/2 |theta|^2, where z is the
+    The objective is (1/B) sum_i c * loss(z_i, t_i) + l2/2 |theta|^2, where z is the
     output of the last layer (which must be linear: the loss applies its own
-    matching nonlinearity). `reconstruct=True` marks an autoencoder: targets are
-    the inputs, and evaluation reports the reconstruction error.
+    matching nonlinearity) and c = `loss_scale`. `reconstruct=True` marks an
+    autoencoder: targets are the inputs, and evaluation reports the reconstruction
+    error. `loss_scale` reaches the papers' conventions from hfbench's losses:
+    squared_error is 1/2 |z - t|^2, so c = 2 gives Martens' sum (z - t)^2 (FACES) and,
+    with one output, Gargiani et al.'s mean((z - t)^2). The gradient, every curvature
+    kind and the preconditioner scale with it (c, c and c^2); l2 does not.
     """
 
     input_shape: tuple[int, ...]
     layers: tuple[Layer, ...]
     loss: str
     l2: float = 0.0
+    loss_scale: float = 1.0
     init: str = "dense"
     reconstruct: bool = False
     name: str = ""
@@ -170,6 +175,10 @@ def _infer_shapes(spec: ModelSpec) -> tuple[tuple[int, ...], ...]:
         raise SpecError(unknown("init", spec.init, INITS, f"{label}: init"))
     if not (isinstance(spec.l2, (int, float)) and spec.l2 >= 0):
         raise SpecError(f"{label}: l2 must be a number >= 0, got {spec.l2!r}")
+    ok = isinstance(spec.loss_scale, (int, float)) and not isinstance(spec.loss_scale, bool)
+    if not (ok and math.isfinite(spec.loss_scale) and spec.loss_scale > 0):
+        raise SpecError(f"{label}: loss_scale must be a finite number > 0 (2 turns "
+                        f"squared_error's 1/2 |z - t|^2 into |z - t|^2), got {spec.loss_scale!r}")
     if not spec.layers:
         raise SpecError(f"{label}: a model needs at least one layer")
     shape, shapes = spec.input_shape, []

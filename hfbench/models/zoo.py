@@ -105,25 +105,32 @@ def gargiani_cifar_cnn(*, l2: float = 0.0, init: str = "dense") -> ModelSpec:
     return _classifier((3, 32, 32), layers, l2, init, "gargiani_cifar_cnn")
 
 
-def lenet(*, l2: float = 0.0, init: str = "dense") -> ModelSpec:
+def lenet(*, l2: float = 0.0, init: str = "dense", padding: str = "same") -> ModelSpec:
     """LeNet-5 (LeCun et al. 1998) as Motokawa and Tezuka 2020 use it on Fashion-MNIST.
 
-    Their Appendix B says only "LeNet" with ReLU everywhere. We take LeNet-5 on 28x28
-    inputs: conv 6@5x5 with padding 2 (so 28x28 plays LeNet's padded 32x32), max pool 2,
+    Their Appendix B says only "LeNet" with ReLU everywhere: conv 6@5x5, max pool 2,
     conv 16@5x5, max pool 2, fc 120, 84, 10, all ReLU. Max pooling replaces LeNet's
-    trainable subsampling, as in the usual modern reading.
+    trainable subsampling, as in the usual modern reading. `padding`:
+    - "same" (default): the first conv pads by 2, so 28x28 plays LeNet's padded 32x32
+      (28 -> 28 -> 14 -> 10 -> 5: 400 features);
+    - "valid": no padding, as their public code's lenet.py (Keras padding='valid';
+      28 -> 24 -> 12 -> 8 -> 4: 256 features).
     """
+    if padding not in ("same", "valid"):
+        raise SpecError(f"lenet: padding must be 'same' (first conv padded by 2) or 'valid' "
+                        f"(no padding, the public Adaptive HF code), got {padding!r}")
+    pad, flat = (2, 400) if padding == "same" else (0, 256)
     layers = (
-        Conv2d(in_channels=1, out_channels=6, kernel_size=5, padding=2),
+        Conv2d(in_channels=1, out_channels=6, kernel_size=5, padding=pad),
         MaxPool2d(size=2),
         Conv2d(in_channels=6, out_channels=16, kernel_size=5),
         MaxPool2d(size=2),
         Flatten(),
-        Dense(in_features=400, out_features=120, activation="relu"),
+        Dense(in_features=flat, out_features=120, activation="relu"),
         Dense(in_features=120, out_features=84, activation="relu"),
         Dense(in_features=84, out_features=10),
     )
-    return _classifier((1, 28, 28), layers, l2, init, "lenet")
+    return _classifier((1, 28, 28), layers, l2, init, "lenet" if padding == "same" else "lenet_valid")
 
 
 def _classifier(shape, layers, l2, init, name) -> ModelSpec:

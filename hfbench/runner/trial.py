@@ -1,10 +1,14 @@
 """Run one trial (workload x optimizer x backend x seed) to its budget.
 
-Training time is wall time of `alg.step` calls only: the device is synced before
-each clock read, warm-up (compilation) steps run on a throwaway copy first and are
-timed apart, and evaluation pauses the training clock. Evaluation happens every
-`eval.every` iterations and at the first step past each `eval.time_marks` second,
-so both backends get the same evaluations.
+Training time is the wall time of the training loop (the steps and the loop's own
+O(1) bookkeeping, as a hand-written loop would pay them): the device is synced
+before each clock read, warm-up (compilation) steps run on a throwaway copy first
+and are timed apart, and evaluation pauses the training clock. The loop does not
+sync every step: it syncs at evaluations, at the iteration budget, and otherwise
+every SYNC_INTERVAL_S of host time or when a time budget or mark may have passed,
+and reads the steps' device scalars back then in one transfer (`steplog`).
+Evaluation happens every `eval.every` iterations and at the first sync past each
+`eval.time_marks` second, so both backends get the same evaluations.
 
 Budgets (first reached ends the trial): time_s (training seconds), epochs (examples
 seen / training-set size), iterations, grad_passes (gradient-equivalent passes,
@@ -25,6 +29,8 @@ from ..registry import get_backend
 from . import record
 from .batches import index_stream
 from .evaluate import evaluate_full
+from .feed import Feed
+from .steplog import StepLog
 
 # Cost of each counted operation in gradients. A Gv costs 0.9-1.2 gradients on both
 # backends (benchmarks/curvature_ratios.py), a forward-only pass or a curvature setup
@@ -32,6 +38,12 @@ from .evaluate import evaluate_full
 GRAD_EQUIV = {"n_grad": 1.0, "n_gv": 1.0, "n_precond": 1.0, "n_fwd": 0.5, "n_curv": 0.5}
 COUNTS = tuple(GRAD_EQUIV)
 WARMUP_STEPS = 2  # hf's first two steps trace both CG variants (cold and warm start)
+# Longest stretch of host time between two syncs of the training loop: a time budget
+# or mark is overshot by at most this (plus the device's queue), and the syncs cost
+# well under 0.1% of it.
+SYNC_INTERVAL_S = 0.05
+TIMING_NOTE = ("device synced at evaluations and every <= %g s of training; a step's time_s "
+               "between two syncs is interpolated by step" % SYNC_INTERVAL_S)
 
 
 def build_model(trial) -> models.ModelSpec:
@@ -50,18 +62,28 @@ def batch_sizes(trial, n_train: int) -> tuple[int, int | None]:
 class _Run:
     """The mutable bookkeeping of one trial (local to run_trial, never shared)."""
 
-    def __init__(self, trial, ds, spec):
+    def __init__(self, trial, ds, spec, be):
         self.trial, self.ds, self.spec = trial, ds, spec
-        self.steps, self.evals = [], []
+        self.log, self.evals = StepLog(be), []
+        self.x, self.synced_from = None, 0  # the parameters at the last sync
         self.counts = dict.fromkeys(COUNTS, 0)
         self.iteration, self.train_time = 0, 0.0
         self.marks = sorted(float(t) for t in (trial.eval or {}).get("time_marks", []) or [])
         self.targets = {}  # target index -> {"time_s", "iteration", "epoch"}
         self.batch_size, self.curvature_batch_size = batch_sizes(trial, len(ds.X_train))
+        self.n_train = len(ds.X_train)
+        self.limits = dict((trial.budget or {}))
+        ev = trial.eval or {}
+        self.every = int(ev["every"]) if ev.get("every") else 0
+        self.per_epoch = self.n_train // self.batch_size if ev.get("epoch_end") else 0
+
+    @property
+    def steps(self) -> list[dict]:
+        return self.log.rows
 
     @property
     def epoch(self) -> float:
-        return self.iteration * self.batch_size / len(self.ds.X_train)
+        return self.iteration * self.batch_size / self.n_train
 
     @property
     def grad_passes(self) -> float:
@@ -69,13 +91,64 @@ class _Run:
 
     def budget_usage(self) -> list[tuple[float, float]]:
         """(used, limit) for every budget the trial sets."""
-        b = self.trial.budget or {}
         used = {"time_s": self.train_time, "epochs": self.epoch, "iterations": self.iteration,
                 "grad_passes": self.grad_passes}
-        return [(used[k], b[k]) for k in used if b.get(k) is not None]
+        return [(used[k], v) for k, v in self.limits.items() if v is not None]
 
     def budget_left(self) -> bool:
         return all(value < limit for value, limit in self.budget_usage())
+
+    def counted_budget_left(self) -> bool:
+        """The budgets that need no clock: iterations, epochs, gradient passes."""
+        lim = self.limits
+        return not (
+            (lim.get("iterations") is not None and self.iteration >= lim["iterations"])
+            or (lim.get("epochs") is not None and self.epoch >= lim["epochs"])
+            or (lim.get("grad_passes") is not None and self.grad_passes >= lim["grad_passes"])
+        )
+
+    def next_time_limit(self) -> float:
+        """The next training time at which something happens (a mark or the budget)."""
+        limits = [m for m in self.marks[:1]] + ([self.limits["time_s"]] if self.limits.get("time_s") else [])
+        return min(limits, default=math.inf)
+
+    def eval_due_by_count(self) -> bool:
+        return bool((self.every and self.iteration % self.every == 0)
+                    or (self.per_epoch and self.iteration % self.per_epoch == 0))
+
+    def mark_passed(self) -> bool:
+        passed = False
+        while self.marks and self.train_time >= self.marks[0]:
+            self.marks.pop(0)
+            passed = True
+        return passed
+
+
+class _Clock:
+    """Training time in segments that end at a sync (evaluation is outside them)."""
+
+    def __init__(self, be, run):
+        self.be, self.run = be, run
+        self.t0 = self.last_sync = time.perf_counter()
+
+    def restart(self) -> None:
+        self.t0 = self.last_sync = time.perf_counter()
+
+    def sync_due(self) -> bool:
+        now = time.perf_counter()
+        # host time is a lower bound of device time: past a limit here means past it there
+        return (now - self.last_sync >= SYNC_INTERVAL_S
+                or self.run.train_time + (now - self.t0) >= self.run.next_time_limit())
+
+    def sync(self, x) -> list[float]:
+        """Sync on x, close the segment, read the pending step scalars and |x|^2."""
+        run, ops = self.run, self.be.ops
+        norm2 = ops.vdot(x, x)
+        self.be.sync(x, norm2)
+        now = time.perf_counter()
+        before, run.train_time = run.train_time, run.train_time + (now - self.t0)
+        self.t0 = self.last_sync = now
+        return run.log.flush(before, run.train_time, [norm2])
 
 
 def run_trial(trial, results_dir, on_step=None) -> dict:
@@ -100,28 +173,76 @@ def _run(trial, on_step) -> dict:
     problem = be.problem(spec)
     alg = algorithms.get(trial.algorithm, **trial.params)
     x = be.asarray(models.init_params(spec, seed=trial.seed, dtype=trial.dtype))
-    run = _Run(trial, ds, spec)
+    run = _Run(trial, ds, spec, be)
+    feed = Feed(be, ds, trial.dtype)
     stream = index_stream(len(ds.X_train), run.batch_size, trial.seed, run.curvature_batch_size)
-    compile_s = _warm_up(be, problem, alg, x, ds, run)
-    state, status = alg.init(x), "budget_exhausted"
+    compile_s = _warm_up(be, problem, alg, x, feed, run)
+    state = alg.init(x)
     _evaluate(be, problem, x, run, "start")
-    while run.budget_left():
-        idx = next(stream)
-        x, state, info = _timed_step(be, problem, alg, x, state, ds, idx, run)
+    status, diverged_at = _train(be, problem, alg, x, state, feed, stream, run, on_step)
+    if status != "diverged":
+        _evaluate(be, problem, run.x, run, "final")
+        status = _final_status(trial, run, status)
+    return _summary(trial, be, run, status, compile_s, diverged_at)
+
+
+def _train(be, problem, alg, x, state, feed, stream, run, on_step):
+    """The timed loop; returns (status, the step that diverged or None)."""
+    clock = _Clock(be, run)
+    while True:
+        x, state, info = alg.step(problem, x, state, *feed(next(stream)))
+        _record(run, info)
+        if "deferred" in info:  # diagnostics computed outside the training clock
+            clock_out = _sync(clock, run, x)
+            run.steps[-1].update(info["deferred"]())
+            clock.restart()
+        else:
+            clock_out = None
+        count_due = run.eval_due_by_count() or not run.counted_budget_left()
+        if clock_out is None and not (count_due or clock.sync_due()):
+            continue
+        norm2 = clock_out if clock_out is not None else _sync(clock, run, x)
+        run.x = x
+        bad = run.log.first_nonfinite("batch_loss", run.synced_from)
+        if bad is not None or not math.isfinite(norm2):
+            return "diverged", _diverged(run, bad)
+        run.synced_from = len(run.steps)
         if on_step:
             on_step(run, info)
-        if not math.isfinite(info["loss"]) or not _finite(be, x):
-            status = "diverged"
-            break
-        if _eval_due(run):
+        if count_due or run.mark_passed():
             _evaluate(be, problem, x, run, "schedule")
             if _stop_targets_met(run):
-                status = "target_reached"
-                break
-    if status != "diverged":
-        _evaluate(be, problem, x, run, "final")
-        status = _final_status(trial, run, status)
-    return _summary(trial, be, run, status, compile_s)
+                return "target_reached", None
+        if not run.budget_left():
+            return "budget_exhausted", None
+        clock.restart()  # the checks, progress and evaluation above are not training
+
+
+def _sync(clock, run, x) -> float:
+    (norm2,) = clock.sync(x)
+    return norm2
+
+
+def _record(run, info) -> None:
+    run.iteration += 1
+    for k in COUNTS:
+        run.counts[k] += int(info.get(k, 0))
+    row = {"step": run.iteration, "epoch": run.epoch, "time_s": None,
+           "grad_passes": run.grad_passes, **run.counts}
+    for k, v in info.items():
+        if k in COUNTS or k == "deferred":
+            continue
+        row["batch_loss" if k == "loss" else k] = v
+    run.log.add(row)
+
+
+def _diverged(run, bad) -> int:
+    """The step whose loss went non-finite (or, for non-finite weights after finite
+    losses, the last step); later steps of the stretch are dropped from the record."""
+    step = run.steps[bad]["step"] if bad is not None else run.iteration
+    del run.steps[step:]
+    run.iteration = step
+    return step
 
 
 def _final_status(trial, run, status) -> str:
@@ -140,65 +261,18 @@ def _data_options(spec) -> dict:
     return opts
 
 
-def _batch(be, ds, idx):
-    return be.batch(ds.X_train[idx], ds.y_train[idx])
-
-
-def _warm_up(be, problem, alg, x, ds, run) -> float:
+def _warm_up(be, problem, alg, x, feed, run) -> float:
     """Compile and warm caches on a throwaway copy of the start; returns seconds."""
-    stream = index_stream(len(ds.X_train), run.batch_size, run.trial.seed + 10**6,
+    stream = index_stream(run.n_train, run.batch_size, run.trial.seed + 10**6,
                           run.curvature_batch_size)
     be.sync()
     t = time.perf_counter()
     xw, state = x, alg.init(x)
     for _ in range(WARMUP_STEPS):
-        idx = next(stream)
-        cb = None if idx.curvature is None else _batch(be, ds, idx.curvature)
-        xw, state, _ = alg.step(problem, xw, state, _batch(be, ds, idx.grad), cb)
+        xw, state, info = alg.step(problem, xw, state, *feed(next(stream)))
+        info.pop("deferred", lambda: None)()
     be.sync(xw)
     return time.perf_counter() - t
-
-
-def _timed_step(be, problem, alg, x, state, ds, idx, run):
-    be.sync(x)
-    t = time.perf_counter()
-    batch = _batch(be, ds, idx.grad)
-    cbatch = None if idx.curvature is None else _batch(be, ds, idx.curvature)
-    x, state, info = alg.step(problem, x, state, batch, cbatch)
-    be.sync(x)
-    run.train_time += time.perf_counter() - t
-    run.iteration += 1
-    for k in COUNTS:
-        run.counts[k] += int(info.get(k, 0))
-    run.steps.append(_step_row(run, info))
-    return x, state, info
-
-
-def _step_row(run, info) -> dict:
-    keep = ("loss", "cg_iters", "lambda", "rho", "alpha", "accepted", "cond_est", "cg_status")
-    row = {"step": run.iteration, "epoch": run.epoch, "time_s": run.train_time,
-           "grad_passes": run.grad_passes, **run.counts}
-    row.update({("batch_loss" if k == "loss" else k): info[k] for k in keep if k in info})
-    return row
-
-
-def _finite(be, x) -> bool:
-    return bool(np.isfinite(be.ops.to_float(be.ops.vdot(x, x))))
-
-
-def _eval_due(run) -> bool:
-    ev = run.trial.eval or {}
-    every = ev.get("every")
-    if every and run.iteration % int(every) == 0:
-        return True
-    per_epoch = len(run.ds.X_train) // run.batch_size
-    if ev.get("epoch_end") and run.iteration % per_epoch == 0:
-        return True
-    if run.marks and run.train_time >= run.marks[0]:
-        while run.marks and run.train_time >= run.marks[0]:
-            run.marks.pop(0)
-        return True
-    return False
 
 
 def _evaluate(be, problem, x, run, why) -> None:
@@ -236,12 +310,13 @@ def _stop_targets_met(run) -> bool:
     return bool(stops) and all(i in run.targets for i in stops)
 
 
-def _summary(trial, be, run, status, compile_s) -> dict:
+def _summary(trial, be, run, status, compile_s, diverged_at) -> dict:
     final = run.evals[-1] if run.evals else {}
     return {
         "status": status,
         "metadata": record.metadata(be, trial),
         "config": trial.config(),
+        "timing": TIMING_NOTE,
         "compile_s": compile_s,
         "train_time_s": run.train_time,
         "iterations": run.iteration,
@@ -249,7 +324,7 @@ def _summary(trial, be, run, status, compile_s) -> dict:
         "targets": [run.targets.get(i) for i in range(len(trial.targets or []))],
         "at_time_marks": _at_marks(trial, run.evals),
         "final": {k: v for k, v in final.items() if k not in ("why",)},
-        "diverged_at": run.iteration if status == "diverged" else None,
+        "diverged_at": diverged_at,
         "steps": run.steps,
         "evals": run.evals,
     }

@@ -53,6 +53,7 @@ class Trial:
     batch_size: int | str  # an int, or "full": the whole training set every step
     curvature_batch_size: int | str
     l2: float
+    loss_scale: float
     init: str
     budget: dict  # any of time_s, epochs, iterations, grad_passes; already scaled
     budget_scale: float
@@ -74,7 +75,7 @@ class Trial:
 
     def model_spec(self) -> ModelSpec:
         """The network, built by `hfbench.models.zoo` from the model entry."""
-        return models.build(self.model, self.loss, self.l2, self.init)
+        return models.build(self.model, self.loss, self.l2, self.init, self.loss_scale)
 
 
 def trial_id(config: dict) -> str:
@@ -147,7 +148,7 @@ def _workload_config(suite: Suite, name: str, w: Workload, device: str | None, s
         loss=w.loss or models.default_loss(model, datasets.info(w.dataset)),
         batch_size=w.batch_size,
         curvature_batch_size=w.batch_size if w.curvature_batch_size is None else w.curvature_batch_size,
-        l2=float(w.l2), init=w.init or models.default_init(model),
+        l2=float(w.l2), loss_scale=float(w.loss_scale), init=w.init or models.default_init(model),
         budget=scale_budget(budget.limits(), scale), budget_scale=scale,
         targets=[t.model_dump() for t in (w.targets if w.targets is not None else suite.targets)],
         eval=ev,

@@ -8,6 +8,8 @@ script that builds the same net get the same parameter layout.
 
 from __future__ import annotations
 
+import dataclasses
+
 from ..errors import SpecError
 from ..models import ModelSpec, zoo
 from .datasets import DatasetInfo
@@ -36,14 +38,17 @@ def default_init(model: dict) -> str:
     return "sparse" if model["type"] == "autoencoder" else "dense"
 
 
-def build(model: dict, loss: str, l2: float, init: str) -> ModelSpec:
+def build(model: dict, loss: str, l2: float, init: str, loss_scale: float = 1.0) -> ModelSpec:
     """The `ModelSpec` of a validated model entry (raises SpecError on a bad net)."""
     kind = model["type"]
     if kind == "mlp":
-        return zoo.mlp(model["sizes"], model["activation"], loss, l2=l2, init=init)
-    if kind == "autoencoder":
-        return zoo.autoencoder(model["encoder"], loss=loss, l2=l2, init=init)
-    return CONV_NETS[kind](l2=l2, init=init)
+        spec = zoo.mlp(model["sizes"], model["activation"], loss, l2=l2, init=init)
+    elif kind == "autoencoder":
+        spec = zoo.autoencoder(model["encoder"], loss=loss, l2=l2, init=init)
+    else:
+        options = {k: v for k, v in model.items() if k != "type"}  # e.g. lenet's padding
+        spec = CONV_NETS[kind](l2=l2, init=init, **options)
+    return spec if loss_scale == 1 else dataclasses.replace(spec, loss_scale=loss_scale)
 
 
 def check(model: dict, loss: str, dataset: str, data: DatasetInfo | None, loc: tuple) -> list[Problem]:

@@ -148,6 +148,9 @@ class CifarCnnModel(_Strict):
 
 class LeNetModel(_Strict):
     type: Literal["lenet"]
+    # "same": first conv padded by 2 (400 features); "valid": the public Adaptive HF
+    # code's lenet.py (no padding, 256 features). See hfbench.models.zoo.lenet.
+    padding: Literal["same", "valid"] = "same"
 
 
 Model = Annotated[
@@ -214,6 +217,9 @@ class Workload(_Strict):
     batch_size: BatchSize
     curvature_batch_size: BatchSize | None = None  # hf's separate curvature batch
     l2: Annotated[float, Field(ge=0)] = 0.0
+    # multiplies the per-example loss: 2 turns squared_error's 1/2 |z - t|^2 into the
+    # |z - t|^2 of Martens' code and Gargiani et al.'s mean((z - t)^2) (one output)
+    loss_scale: Positive = 1.0
     init: Literal["sparse", "dense"] | None = None
     optimizers: Annotated[list[Name], AfterValidator(_unique("optimizer"))] | None = None
     budget: Budget | None = None

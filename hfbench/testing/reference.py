@@ -50,7 +50,13 @@ def jacobians(spec: ModelSpec, theta: np.ndarray, X: np.ndarray) -> np.ndarray:
 
 
 def loss_terms(spec: ModelSpec, z: np.ndarray, Y: np.ndarray):
-    """Per-example loss l_i, r_i = dl_i/dz_i and H_i = d2l_i/dz_i2 (closed forms)."""
+    """Per-example loss l_i, r_i = dl_i/dz_i and H_i = d2l_i/dz_i2 (closed forms),
+    each times spec.loss_scale."""
+    c = float(spec.loss_scale)
+    return tuple(c * t for t in _unit_loss_terms(spec, z, Y))
+
+
+def _unit_loss_terms(spec: ModelSpec, z: np.ndarray, Y: np.ndarray):
     B, K = z.shape
     if spec.loss == "softmax_cross_entropy":
         zs = z - z.max(axis=1, keepdims=True)
