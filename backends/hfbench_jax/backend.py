@@ -20,6 +20,7 @@ from hfbench.protocol import Batch
 from hfbench.registry import check_dtype, check_options
 
 from . import loops
+from .dense import JaxDense
 from .ops import JaxOps
 from .problem import JaxProblem
 
@@ -47,6 +48,7 @@ class JaxBackend:
         self._device = resolve_device(device)
         self.device = _device_string(self._device)
         self.ops = JaxOps(self._device)
+        self.dense = JaxDense(self._device, dtype)  # newton's dense matrices
 
     def problem(self, spec: models.ModelSpec) -> JaxProblem:
         problem = JaxProblem(spec, self.dtype, self.precision)
@@ -81,6 +83,17 @@ class JaxBackend:
         put = lambda a: jax.device_put(a, self._device)
         return Batch(put(X), put(Y), meta)
 
+    def take(self, batch: Batch, idx) -> Batch:
+        """The examples idx (host ints) of a device-resident batch, gathered on the device."""
+        x, y = _take(batch.x, batch.y, np.asarray(idx, dtype=np.int32))
+        meta = batch.meta
+        return Batch(x, y, models.BatchMeta(len(idx), meta.x_shape, meta.y_shape, meta.labels,
+                                            meta.label_range))
+
+    def to_host(self, values: list) -> list:
+        """Device arrays (and plain numbers) as host values, in one transfer."""
+        return jax.device_get(list(values))
+
     def fetch(self, values) -> list[float]:
         """0-d device arrays as Python floats, in one transfer."""
         return [float(v) for v in jax.device_get(list(values))]
@@ -114,6 +127,11 @@ class JaxBackend:
 
     def __repr__(self) -> str:
         return f"JaxBackend(device={self.device!r}, dtype={self.dtype!r}, tf32={self.tf32})"
+
+
+@jax.jit
+def _take(X, Y, idx):
+    return X[idx], Y[idx]
 
 
 def gpus() -> list:

@@ -34,7 +34,7 @@ class JaxProblem:
         self._metrics_jit = jax.jit(self._metrics)
         self._precondition = precondition_fn(spec, self._forward, self._loss, precision)
         self._curvature_fns = {}  # kind -> (setup, matvec), built on first use
-        self._fused = {}  # (update, config) -> jitted first-order step
+        self._fused = {}  # (fn, static) -> jitted function (see fuse)
 
     # -- the pure functions that get traced -------------------------------------------
     def _forward(self, theta, x, **kw):
@@ -72,23 +72,29 @@ class JaxProblem:
         self._check(x, batch)
         return self._value_and_grad(x, batch.x, batch.y)
 
-    def fuse_first_order(self, update, config):
-        """value_and_grad and `update` as one jitted call (hfbench.algorithms.fused)."""
-        key = (update, config)
+    def fuse(self, fn, static):
+        """fn(self, static, *args) as one jitted call (hfbench.algorithms.fused).
+
+        `static` (hashable) is a static argument; a Batch argument travels as its two
+        arrays, its metadata static, since metadata is not an array. The problem's
+        checks run while tracing, so a new shape or dtype is checked on its retrace.
+        """
+        key = (fn, static)
         if key not in self._fused:
-            ops, grad = self.backend.ops, jax.value_and_grad(self._objective)
 
-            def run(x, state, bx, by):
-                return update(ops, config, x, state, *grad(x, bx, by))
+            def run(metas, static, *args):
+                args = [a if m is None else Batch(a[0], a[1], m) for a, m in zip(args, metas)]
+                return fn(self, static, *args)
 
-            self._fused[key] = jax.jit(run)
-        fn = self._fused[key]
+            self._fused[key] = jax.jit(run, static_argnums=(0, 1))
+        jitted = self._fused[key]
 
-        def step(x, state, batch: Batch):
-            self._check(x, batch)
-            return fn(x, state, batch.x, batch.y)
+        def call(*args):
+            metas = tuple(a.meta if isinstance(a, Batch) else None for a in args)
+            flat = [(a.x, a.y) if isinstance(a, Batch) else a for a in args]
+            return jitted(metas, static, *flat)
 
-        return step
+        return call
 
     def curvature(self, x, batch: Batch, kind: str = "ggn") -> JaxCurvature:
         """Linearize once at (x, batch); the operator's matvec reuses it."""

@@ -25,6 +25,7 @@ from hfbench.protocol import Batch
 from hfbench.registry import check_dtype, check_options
 
 from .compiled import Compiler
+from .dense import TorchDense
 from .ops import HostScalarOps, TorchOps, host_scalars
 from .problem import TorchProblem
 
@@ -52,6 +53,7 @@ class TorchBackend:
         # eager loops on the CPU keep their scalars on the host (see HostScalarOps)
         self._host_ops = HostScalarOps(self.torch_device) if self.torch_device.type == "cpu" else None
         self.compiler = Compiler(self.torch_device, compile)
+        self.dense = TorchDense(self.torch_device, self.torch_dtype)  # newton's dense matrices
         self._apply_tf32()
 
     def problem(self, spec: models.ModelSpec) -> TorchProblem:
@@ -86,6 +88,14 @@ class TorchBackend:
         x = torch.as_tensor(X, device=self.torch_device)
         y = torch.as_tensor(Y, device=self.torch_device)  # int64 labels or float targets
         return Batch(x, y, meta)
+
+    def take(self, batch: Batch, idx) -> Batch:
+        """The examples idx (host ints) of a device-resident batch, gathered on the device."""
+        i = torch.as_tensor(idx, device=self.torch_device)
+        meta = batch.meta
+        return Batch(batch.x.index_select(0, i), batch.y.index_select(0, i),
+                     models.BatchMeta(len(idx), meta.x_shape, meta.y_shape, meta.labels,
+                                      meta.label_range))
 
     def fetch(self, values) -> list[float]:
         """0-d device tensors as Python floats, in one transfer."""

@@ -32,7 +32,8 @@ from ..errors import HFBenchError, unknown
 from .cg import CGConfig
 from .damping import LevenbergMarquardt, reduction_ratio
 from .options import Algorithm, Default, resolve
-from .solve import cg_solve
+from .front import FrontConfig, front, host_solution
+from .fused import fused
 
 RHO_POINTS = ("direction", "taken")
 
@@ -125,14 +126,10 @@ def init(config: AdaptiveHFConfig, x) -> AdaptiveHFState:
 def step(config: AdaptiveHFConfig, problem, x, state, batch, curvature_batch=None):
     be = problem.backend
     ops = be.ops
-    cbatch = batch if curvature_batch is None else curvature_batch
-    loss, g = problem.value_and_grad(x, batch)
-    f0 = ops.to_float(loss)
-    op = problem.curvature(x, cbatch, config.curvature)
-    x0 = None
-    if config.warm_start and state.d_prev is not None:
-        x0 = ops.scale(config.warm_start_decay, state.d_prev)
-    sol = cg_solve(be, config.cg, op, ops.scale(-1.0, g), state.lam, None, x0)
+    fc = FrontConfig(cg=config.cg, curvature=config.curvature, warm_start_decay=config.warm_start_decay)
+    d_prev = state.d_prev if config.warm_start else None
+    fr = fused(problem, front, fc)(x, state.lam, d_prev, batch, curvature_batch)
+    f0, sol, _, dd = host_solution(be, fc, fr)
     d = sol.x
     t, b1, b2 = state.t, config.beta1, config.beta2
     m_prev = ops.zeros_like(d) if state.m is None else state.m
@@ -140,12 +137,12 @@ def step(config: AdaptiveHFConfig, problem, x, state, batch, curvature_batch=Non
     m = ops.axpy(1 - b1, d, ops.scale(b1, m_prev))
     v = ops.axpy(1 - b2, d * d, ops.scale(b2, v_prev))
     m_hat, v_hat = ops.scale(1 / (1 - b1**t), m), ops.scale(1 / (1 - b2**t), v)
-    d_norm = math.sqrt(ops.to_float(ops.vdot(d, d)))
+    d_norm = math.sqrt(dd)
     alpha = config.step_size(d_norm, t)
     update = m_hat / (v_hat**0.5 + config.mu)
     x_new = ops.axpy(alpha, update, x)
     at = x_new if config.rho_point == "taken" else ops.axpy(1.0, d, x)
-    rho = _rho(config, ops, problem, at, batch, sol, d, state.lam, f0)
+    rho = _rho(config, ops, problem, at, batch, sol, dd, state.lam, f0)
     lam_next = config.damping_rule.update(state.lam, rho, state.t - 1, float(config.damping))
     info = {
         "loss": f0, "cg_iters": sol.num_steps, "cg_status": sol.status.name.lower(),
@@ -157,12 +154,12 @@ def step(config: AdaptiveHFConfig, problem, x, state, batch, curvature_batch=Non
     return x_new, AdaptiveHFState(t + 1, lam_next, m, v, d), info
 
 
-def _rho(config, ops, problem, at, batch, sol, d, lam, f0) -> float:
-    """(f(at) - f(x)) / (q(d) - q(0)); phi(d) = q(d) - q(0) with the damped A."""
+def _rho(config, ops, problem, at, batch, sol, dd, lam, f0) -> float:
+    """(f(at) - f(x)) / (q(d) - q(0)); phi(d) = q(d) - q(0) with the damped A; dd = |d|^2."""
     f_at = ops.to_float(problem.loss(at, batch))
     model = float(sol.phi[sol.num_steps])
     if config.rho_model == "undamped":
-        model -= 0.5 * lam * ops.to_float(ops.vdot(d, d))
+        model -= 0.5 * lam * dd
     return reduction_ratio(f0, f_at, model)
 
 

@@ -1,13 +1,16 @@
-"""Fusing a first-order step: the gradient and the update as one backend call.
+"""Fusing device work: several backend calls as one, where the backend can.
 
-    step = first_order_step(problem, update, config)
-    x, state, info = step(x, state, batch)
+    run = fused(problem, fn, static)      # fn(problem, static, *args) -> pytree
+    out = run(*args)
 
-`update(ops, config, x, state, loss, g) -> (x, state, info)` is pure vector algebra
-(info: 0-d device scalars, never read here). A backend whose problem offers
-`fuse_first_order(update, config)` compiles value_and_grad and the update together
-(JAX: one jit, with config static and the state an argument); any other backend
-gets the plain composition, which still makes no host read.
+`fn` calls only the problem, the backend's loops and `ops`, and reads nothing on the
+host, so a tracing backend can compile it whole: a problem with `fuse(fn, static)`
+(JAX: one jit, `static` a hashable static argument, Batch arguments split into
+arrays and metadata) does; any other backend calls `fn` as it is, which is the same
+computation op by op. Used for the first-order steps (gradient, update and their
+diagnostics) and for the front half of the Hessian-free steps (gradient, curvature,
+preconditioner and the CG solve), so that a step costs the dispatches a
+hand-written loop would make, not one per vector operation.
 """
 
 from __future__ import annotations
@@ -15,13 +18,27 @@ from __future__ import annotations
 from typing import Callable
 
 
-def first_order_step(problem, update: Callable, config) -> Callable:
-    fuse = getattr(problem, "fuse_first_order", None)
+def fused(problem, fn: Callable, static) -> Callable:
+    fuse = getattr(problem, "fuse", None)
     if fuse is not None:
-        return fuse(update, config)
-    ops = problem.backend.ops
+        return fuse(fn, static)
+    return lambda *args: fn(problem, static, *args)
 
-    def step(x, state, batch):
-        return update(ops, config, x, state, *problem.value_and_grad(x, batch))
 
-    return step
+def _first_order(problem, static, x, state, batch):
+    update, config = static
+    return update(problem.backend.ops, config, x, state, *problem.value_and_grad(x, batch))
+
+
+def first_order_step(problem, update: Callable, config) -> Callable:
+    """step(x, state, batch) -> update(ops, config, x, state, loss, g), fused."""
+    return fused(problem, _first_order, (update, config))
+
+
+def _loss_at(problem, static, x, p, alpha, batch):
+    return problem.loss(problem.backend.ops.axpy(alpha, p, x), batch)
+
+
+def loss_at(problem) -> Callable:
+    """f(x + alpha p) on a batch as one call: run(x, p, alpha, batch) -> 0-d array."""
+    return fused(problem, _loss_at, None)

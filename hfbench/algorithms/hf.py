@@ -51,10 +51,9 @@ DEFAULTS = {
 
 
 def build(o: dict) -> TruncatedNewtonConfig:
-    ls = None
-    if o["line_search"]:
-        ls = Armijo(c1=o["ls_c1"], shrink=o["ls_shrink"], alpha0=o["step_size"],
-                    max_steps=check_int("hf.ls_max_trials", o["ls_max_trials"]))
+    # built (and so checked) even when off: a typo in an ls_* option is an error either way
+    ls = Armijo(c1=o["ls_c1"], shrink=o["ls_shrink"], alpha0=o["step_size"],
+                max_steps=check_int("hf.ls_max_trials", o["ls_max_trials"]))
     return TruncatedNewtonConfig(
         damping=o["damping"], damping_rule=LevenbergMarquardt(min_lambda=o["damping_min"]),
         curvature=o["curvature"],
@@ -64,7 +63,8 @@ def build(o: dict) -> TruncatedNewtonConfig:
                     save_iterates=o["backtracking"]),
         warm_start=o["warm_start"], warm_start_decay=o["warm_start_decay"],
         preconditioner=o["preconditioner"], precond_exponent=o["precond_exponent"],
-        backtracking=o["backtracking"], line_search=ls, step_size=o["step_size"],
+        backtracking=o["backtracking"], line_search=ls if o["line_search"] else None,
+        step_size=o["step_size"],
         profile=o["profile"], rho_model=o["rho_model"], rho_batch=o["rho_batch"],
         rho_point=o["rho_point"],
     )

@@ -1,9 +1,37 @@
 """newton: dense (damped) Newton, the baseline of Wang and Huang §3.1-3.2.
 
-    w <- w - alpha (H + lambda I)^-1 g        (lambda = 0 when damped=False)
-The Hessian is formed densely from n products on basis vectors and solved in
-float64 on the host. It refuses, before allocating, when n^2 float64 values exceed
-`memory_limit_gb`, and points to hf_newton, which needs only products.
+    w <- w - alpha A^-1 g,    A = (H + H^T)/2 + lambda I    (lambda = 0 when damped=False)
+
+H (or the GGN, `curvature="ggn"`) is built densely on the device from batched
+products over chunks of basis vectors (`hfbench.algorithms.dense`), symmetrised and
+damped in place, and solved on the device:
+
+- damped (lambda > 0): Cholesky, since A should be positive definite; if it is not
+  (lambda below -eig_min(H)), A is built again and solved by LU;
+- plain Newton: LU (H is indefinite on a nonconvex net);
+- singular A (an exactly zero pivot, or an exactly zero row, which LU would meet as
+  one: inputs that are zero on the whole batch, dead units): the minimum-norm least
+  squares solution, numpy.linalg.lstsq's (rcond=None) through A's eigenvalues.
+`info["solver"]` says which one produced the step.
+
+Precision: A is float64 whatever the backend dtype, and so is the solve, as the
+host NumPy solve was before. A float32 factorization loses about cond(A) * 1e-7 of
+relative accuracy, and plain Newton's A is indefinite and nearly singular (a batch
+of 64 gives the 7,960-weight net a Hessian of rank about 800), where float32 steps
+differ from float64 ones in their leading digits. The float64 matrix costs twice the
+memory and, on GPUs with slow float64, time; the products themselves run in the
+backend dtype.
+
+Memory: `peak_bytes` counts every n x n buffer and chunk temporary a step holds at
+once; `init` refuses before allocating when it exceeds `memory_limit_gb`.
+
+Eigenvalue diagnostics (`eig_diagnostics=True`) are deferred out of the timed step:
+the step puts a zero-argument callable under `info["deferred"]`. Contract: the
+runner calls it once, after stopping the training clock and before the next step,
+and merges the dict it returns ({"eig_min": float, "eig_max": float}, extreme
+eigenvalues of A, damping included) into the step's record. It rebuilds A from the
+step's curvature operator (kept alive by the callable; not counted in n_gv) and
+holds `matrices["eigvalsh"]` n x n buffers while it runs.
 """
 
 from __future__ import annotations
@@ -11,9 +39,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
-import numpy as np
-
 from ..errors import HFBenchError
+from . import dense as dense_mod
 from .options import Algorithm, Default, resolve
 
 DEFAULTS = {
@@ -21,8 +48,18 @@ DEFAULTS = {
     "damping": Default(32.0, "Wang and Huang: lambda = 32 for damped Newton"),
     "step_size": Default(0.5, "Wang and Huang's 'lambda = 0.5', read as the step size alpha"),
     "curvature": Default("hessian", "§3.1; 'ggn' gives dense Gauss-Newton"),
-    "memory_limit_gb": Default(2.0, "refuse dense matrices larger than this"),
+    "memory_limit_gb": Default(2.0, "refuse when peak_bytes (every n x n buffer) exceeds this"),
+    "eig_diagnostics": Default(False, "not in the paper: eig_min/eig_max of A, computed "
+                                      "outside the timed step (info['deferred'])"),
 }
+
+# The most n x n float64 buffers each phase holds on a built-in backend (JAX's eigh
+# keeps one more than torch's); `init` sees no backend, so it plans for the larger.
+BUILTIN_MATRICES = {"cholesky": 1.0, "lu": 1.0, "lstsq": 4.0, "eigvalsh": 4.0}
+# Solvers in the order tried, keyed by lambda > 0, and those `peak_bytes` plans for:
+# a damped A should be positive definite, so its least-squares end is a guarded rarity.
+CHAINS = {True: ("cholesky", "lu", "lstsq"), False: ("lu", "lstsq")}
+PLANNED = {True: ("cholesky", "lu"), False: ("lu", "lstsq")}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -32,6 +69,7 @@ class NewtonConfig:
     step_size: float
     curvature: str
     memory_limit_gb: float
+    eig_diagnostics: bool
 
     def __post_init__(self):
         if not self.damping >= 0:
@@ -39,55 +77,116 @@ class NewtonConfig:
         if not self.step_size > 0 or not self.memory_limit_gb > 0:
             raise HFBenchError("newton.step_size and newton.memory_limit_gb must be > 0")
 
+    @property
+    def lam(self) -> float:
+        return self.damping if self.damped else 0.0
+
+    @property
+    def solvers(self) -> tuple[str, ...]:
+        """The solvers a step plans memory for (see `CHAINS`)."""
+        return PLANNED[self.lam > 0]
+
 
 class NewtonState(NamedTuple):
     step: int
 
 
+def peak_bytes(n: int, dtype: str = "float32", *, damped: bool = True,
+               eig_diagnostics: bool = False, matrices=None) -> int:
+    """The most bytes a step holds at once in n x n buffers and chunk temporaries.
+
+    Phases: the build (the float64 matrix plus one chunk of product temporaries), then
+    each solver planned for (`PLANNED[damped]`, damped meaning lambda > 0;
+    `matrices[solver]` n x n float64 buffers: in-place factorizations hold one), and
+    the deferred eigenvalues when asked for. The
+    arrays every algorithm holds (parameters, gradient, the operator's forward-pass
+    residuals) are not counted. `matrices`: a backend's `dense.matrices`; by default
+    the larger of the built-in backends'.
+    """
+    table = BUILTIN_MATRICES if matrices is None else matrices
+    square = n * n * dense_mod.F64
+    phases = [square + dense_mod.chunk_bytes(n, dtype)]
+    phases += [table[s] * square for s in PLANNED[damped]]
+    if eig_diagnostics:
+        phases.append(table["eigvalsh"] * square)
+    return int(max(phases))
+
+
 def init(config: NewtonConfig, x) -> NewtonState:
-    n = int(x.shape[0])
-    need = n * n * 8 / 2**30
-    if need > config.memory_limit_gb:
-        raise HFBenchError(
-            f"newton: the dense {n} x {n} curvature matrix needs {need:.2f} GiB in float64, over "
-            f"memory_limit_gb={config.memory_limit_gb}; use 'hf_newton' (Hessian-free, products "
-            "only) or raise memory_limit_gb"
-        )
+    n, dtype = int(x.shape[0]), str(getattr(x, "dtype", "float32")).replace("torch.", "")
+    need = peak_bytes(n, dtype if dtype in dense_mod.ITEMSIZE else "float32",
+                      damped=config.lam > 0, eig_diagnostics=config.eig_diagnostics)
+    _check_memory(config, n, need)
     return NewtonState(0)
 
 
-def dense_matrix(be, op, n: int) -> np.ndarray:
-    """The operator as a dense float64 matrix, one product per basis vector."""
-    cols = [np.asarray(be.to_numpy(op.matvec(be.asarray(e))), dtype=np.float64) for e in np.eye(n)]
-    return np.stack(cols, axis=1)
+def _check_memory(config: NewtonConfig, n: int, need: float) -> None:
+    limit = config.memory_limit_gb
+    if need / 2**30 > limit:
+        raise HFBenchError(
+            f"newton: a dense step on {n} weights needs {need / 2**30:.2f} GiB (the {n} x {n} "
+            f"float64 matrix and its solver's buffers), over memory_limit_gb={limit}; use "
+            "'hf_newton' (Hessian-free, products only) or raise memory_limit_gb"
+        )
 
 
 def step(config: NewtonConfig, problem, x, state, batch, curvature_batch=None):
     be = problem.backend
     cbatch = batch if curvature_batch is None else curvature_batch
     loss, g = problem.value_and_grad(x, batch)
-    n = int(x.shape[0])
-    H = dense_matrix(be, problem.curvature(x, cbatch, config.curvature), n)
-    lam = config.damping if config.damped else 0.0
-    A = 0.5 * (H + H.T) + lam * np.eye(n)
-    g64 = np.asarray(be.to_numpy(g), dtype=np.float64)
-    p, solver = _solve(A, -g64)
-    x_new = x + be.asarray((config.step_size * p).astype(be.dtype))
-    eig = np.linalg.eigvalsh(A)
+    op = problem.curvature(x, cbatch, config.curvature)
+    dense = dense_mod.capability(be, g)
+    chunk = dense_mod.chunk_rows(op.size, be.dtype)
+    p, solver, builds = _direction(config, be, dense, op, g, chunk)
+    step_vec = be.ops.scale(-config.step_size, p)
     info = {
-        "loss": be.ops.to_float(loss), "lambda": lam, "alpha": config.step_size, "solver": solver,
-        "step_norm": config.step_size * float(np.linalg.norm(p)), "eig_min": float(eig[0]),
-        "eig_max": float(eig[-1]), "accepted": True, "n_grad": 1, "n_gv": n, "n_fwd": 0, "n_curv": 1,
+        "loss": be.ops.to_float(loss), "lambda": config.lam, "alpha": config.step_size,
+        "solver": solver, "step_norm": be.ops.to_float(be.ops.vdot(step_vec, step_vec)) ** 0.5,
+        "accepted": True, "n_grad": 1, "n_gv": builds * op.size, "n_fwd": 0, "n_curv": 1,
         "cg_iters": 0,
     }
-    return x_new, NewtonState(state.step + 1), info
+    if config.eig_diagnostics:
+        info["deferred"] = _eig_diagnostics(be, dense, op, config.lam, chunk)
+    return be.ops.axpy(1.0, step_vec, x), NewtonState(state.step + 1), info
 
 
-def _solve(A, b):
-    try:
-        return np.linalg.solve(A, b), "solve"
-    except np.linalg.LinAlgError:  # singular (plain Newton on a flat direction): least squares
-        return np.linalg.lstsq(A, b, rcond=None)[0], "lstsq"
+def _direction(config: NewtonConfig, be, dense, op, g, chunk: int):
+    """(A^-1 g, the solver that produced it, how many times A was built).
+
+    Each solve factors A in place, so a fallback builds A again: rare when damped
+    (Cholesky fails only when lambda < -eig_min(H)). An exactly zero row sends plain
+    Newton's LU straight to least squares on the same A. A damped step reaches least
+    squares only if LU meets an exactly zero pivot; `init` did not plan for that
+    solver's buffers, so it is checked here, before allocating.
+    """
+    builds, A, zero_row = 0, None, False
+    for solver in CHAINS[config.lam > 0]:
+        if A is None:
+            A, zero_row = dense.prepare(op, config.lam, chunk)
+            builds += 1
+        if solver == "lu" and be.ops.to_float(zero_row):
+            continue  # LAPACK would stop at that row's zero pivot; A is left intact
+        if solver not in config.solvers:
+            _check_memory(config, op.size, dense.matrices[solver] * op.size**2 * dense_mod.F64)
+        p, ok = dense.solve(A, g, solver)
+        A = None
+        if be.ops.to_float(ok):
+            return p, solver, builds
+    raise HFBenchError(
+        "newton: the least-squares solve of the dense system returned non-finite values "
+        "(a NaN or inf in the curvature matrix or the gradient?)"
+    )
+
+
+def _eig_diagnostics(be, dense, op, lam: float, chunk: int):
+    """The deferred callable of the module docstring."""
+
+    def run() -> dict[str, float]:
+        A, _ = dense.prepare(op, lam, chunk)
+        lo, hi = dense.eigvalsh(A)
+        return {"eig_min": be.ops.to_float(lo), "eig_max": be.ops.to_float(hi)}
+
+    return run
 
 
 def newton(**overrides) -> Algorithm:

@@ -63,11 +63,11 @@ def _damping_rule(o):
 
 
 def _line_search(o) -> Armijo | None:
-    if not o["line_search"]:
-        return None
-    return Armijo(c1=o["ls_c1"], shrink=o["ls_shrink"], alpha0=o["step_size"],
-                  max_steps=check_int("sgn.ls_max_trials", o["ls_max_trials"]),
-                  on_failure=o["ls_on_failure"], rhs=o["ls_rhs"])
+    # built (and so checked) even when off: a typo in an ls_* option is an error either way
+    ls = Armijo(c1=o["ls_c1"], shrink=o["ls_shrink"], alpha0=o["step_size"],
+                max_steps=check_int("sgn.ls_max_trials", o["ls_max_trials"]),
+                on_failure=o["ls_on_failure"], rhs=o["ls_rhs"])
+    return ls if o["line_search"] else None
 
 
 def build(o: dict) -> TruncatedNewtonConfig:

@@ -32,9 +32,10 @@ from ..errors import HFBenchError, unknown
 from .backtrack import backtrack
 from .cg import CGConfig
 from .damping import Fixed, LevenbergMarquardt, Scheduled, reduction_ratio
+from .front import FrontConfig, front, host_solution
+from .fused import fused, loss_at
 from .linesearch import Armijo
 from .phases import Phases
-from .solve import cg_solve
 
 KINDS = ("ggn", "hessian", "fisher")
 RHO_MODELS = ("damped", "undamped")
@@ -99,41 +100,44 @@ def tn_init(config: TruncatedNewtonConfig, x) -> TruncatedNewtonState:
     return TruncatedNewtonState(0, float(config.damping_rule.initial(float(config.damping))), None)
 
 
+def front_config(config: TruncatedNewtonConfig) -> FrontConfig:
+    return FrontConfig(cg=config.cg, curvature=config.curvature, preconditioner=config.preconditioner,
+                       precond_exponent=config.precond_exponent,
+                       warm_start_decay=config.warm_start_decay)
+
+
 def tn_step(config, problem, x, state, batch, curvature_batch=None):
     be = problem.backend
     ops, clock = be.ops, Phases(be, config.profile)
-    cbatch = batch if curvature_batch is None else curvature_batch
-    loss, g = problem.value_and_grad(x, batch)
-    f0 = ops.to_float(loss)
-    clock.mark("grad")
-    op = problem.curvature(x, cbatch, config.curvature)
-    clock.mark("curvature")
-    m_inv = _preconditioner(config, problem, x, batch, state.lam)
-    clock.mark("precondition")
-    x0 = None
-    if config.warm_start and state.p_prev is not None:
-        x0 = ops.scale(config.warm_start_decay, state.p_prev)
-    sol = cg_solve(be, config.cg, op, ops.scale(-1.0, g), state.lam, m_inv, x0)
-    clock.mark("cg")
-    counts = {"n_grad": 1, "n_gv": sol.num_gv, "n_fwd": 0, "n_curv": 1, "n_precond": int(m_inv is not None)}
-
-    f_at = _Objective(problem, ops, x, batch, counts)
+    fc = front_config(config)
+    p_prev = state.p_prev if config.warm_start else None
+    if config.profile:  # unfused, so each phase can be timed
+        fr = front(problem, fc, x, state.lam, p_prev, batch, curvature_batch, clock.mark)
+    else:
+        fr = fused(problem, front, fc)(x, state.lam, p_prev, batch, curvature_batch)
+    f0, sol, gx, xx = host_solution(be, fc, fr)
+    g = fr.g
+    counts = {"n_grad": 1, "n_gv": sol.num_gv, "n_fwd": 0, "n_curv": 1,
+              "n_precond": int(config.preconditioner)}
+    f_at = _Objective(problem, x, batch, counts)
+    dots = _Dots(ops, g, sol.x, gx, xx)
     p, it, f_p = _direction(config, sol, f_at)
     if f_p is not None:
         f_at.bind(p).known[1.0] = f_p
     clock.mark("backtrack")
-    alpha, f_new, accepted = _step_length(config, ops, f_at, p, f0, g)
+    alpha, f_new, accepted = _step_length(config, dots, f_at, p, f0)
     clock.mark("line_search")
     rho = float("nan")
     if config.damping_rule.uses_rho:
-        rho = _rho(config, ops, problem, sol, it, p, g, state.lam, f_at, f0, alpha, f_new, cbatch, counts)
+        cbatch = batch if curvature_batch is None else curvature_batch
+        rho = _rho(config, dots, problem, sol, it, p, state.lam, f_at, f0, alpha, f_new, cbatch, counts)
     x_new = ops.axpy(alpha, p, x) if accepted else x
     lam_next = config.damping_rule.update(state.lam, rho, state.step, float(config.damping))
     clock.mark("update")
     info = {
         "loss": f0, "cg_iters": sol.num_steps, "cg_status": sol.status.name.lower(),
         "lambda": state.lam, "alpha": alpha, "accepted": accepted,
-        "step_norm": abs(alpha) * math.sqrt(ops.to_float(ops.vdot(p, p))) if accepted else 0.0,
+        "step_norm": abs(alpha) * math.sqrt(dots.pp(p)) if accepted else 0.0,
         "backtrack_iter": it, "ritz_min": sol.ritz.min, "ritz_max": sol.ritz.max,
         "cond_est": sol.ritz.cond, **counts, **clock.times,
     }
@@ -144,12 +148,26 @@ def tn_step(config, problem, x, state, batch, curvature_batch=None):
     return x_new, TruncatedNewtonState(state.step + 1, lam_next, sol.x), info
 
 
+class _Dots:
+    """g.p and p.p on the host, free for the final CG iterate (the front computed them)."""
+
+    def __init__(self, ops, g, x_cg, gx, xx):
+        self.ops, self.g, self.x_cg, self._known = ops, g, x_cg, (gx, xx)
+
+    def gp(self, p) -> float:
+        return self._known[0] if p is self.x_cg else self.ops.to_float(self.ops.vdot(self.g, p))
+
+    def pp(self, p) -> float:
+        return self._known[1] if p is self.x_cg else self.ops.to_float(self.ops.vdot(p, p))
+
+
 class _Objective:
     """f(x + alpha p) on one batch, counting forward passes; remembers values by alpha
     for the current p, so the line search and rho reuse what backtracking computed."""
 
-    def __init__(self, problem, ops, x, batch, counts):
-        self.problem, self.ops, self.x, self.batch, self.counts = problem, ops, x, batch, counts
+    def __init__(self, problem, x, batch, counts):
+        self.problem, self.x, self.batch, self.counts = problem, x, batch, counts
+        self.ops, self._loss_at = problem.backend.ops, loss_at(problem)
         self.known, self._p = {}, None
 
     def __call__(self, p, alpha=1.0):
@@ -157,8 +175,7 @@ class _Objective:
             self.known, self._p = {}, p
         if alpha not in self.known:
             self.counts["n_fwd"] += 1
-            loss = self.problem.loss(self.ops.axpy(alpha, p, self.x), self.batch)
-            self.known[alpha] = self.ops.to_float(loss)
+            self.known[alpha] = self.ops.to_float(self._loss_at(self.x, p, alpha, self.batch))
         return self.known[alpha]
 
     def bind(self, p):
@@ -166,13 +183,6 @@ class _Objective:
         if p is not self._p:
             self.known, self._p = {}, p
         return self
-
-
-def _preconditioner(config, problem, x, batch, lam):
-    if not config.preconditioner:
-        return None
-    d = problem.precondition(x, batch)
-    return (d + (problem.spec.l2 + lam)) ** (-config.precond_exponent)
 
 
 def _direction(config, sol, f_at):
@@ -183,7 +193,7 @@ def _direction(config, sol, f_at):
     return sol.x, sol.num_steps, None
 
 
-def _step_length(config, ops, f_at, p, f0, g):
+def _step_length(config, dots, f_at, p, f0):
     """(alpha, f(x + alpha p), accepted): the line search, or the fixed step size."""
     a0 = config.step_size
     f_at.bind(p)
@@ -193,13 +203,13 @@ def _step_length(config, ops, f_at, p, f0, g):
         # would not pay a forward pass here either.
         known = f_at.known.get(a0)
         return a0, (f_at(p, a0) if config.damping_rule.uses_rho else known), True
-    slope = ops.to_float(ops.vdot(g, p))
+    slope = dots.gp(p)
     ls = config.line_search
     res = ls.search(lambda a: f_at(p, a), f0, slope, f_at.known.get(ls.alpha0))
     return res.alpha, res.loss, res.accepted
 
 
-def _rho(config, ops, problem, sol, it, p, g, lam, f_at, f0, alpha, f_new, cbatch, counts):
+def _rho(config, dots, problem, sol, it, p, lam, f_at, f0, alpha, f_new, cbatch, counts):
     """The reduction ratio (step 6 of the module doc); q from phi: phi_j = 1/2 p_j.A p_j + g.p_j."""
     if config.rho_point == "full":
         alpha = config.step_size
@@ -208,11 +218,12 @@ def _rho(config, ops, problem, sol, it, p, g, lam, f_at, f0, alpha, f_new, cbatc
         return 0.0  # the step was rejected: nothing was taken
     if config.rho_batch == "curvature" and cbatch is not f_at.batch:
         counts["n_fwd"] += 2
+        ops = problem.backend.ops
         f0 = ops.to_float(problem.loss(f_at.x, cbatch))
         f_new = ops.to_float(problem.loss(ops.axpy(alpha, p, f_at.x), cbatch))
-    gp = ops.to_float(ops.vdot(g, p))
+    gp = dots.gp(p)
     pAp = 2.0 * (float(sol.phi[it]) - gp)
     if config.rho_model == "undamped":
-        pAp -= lam * ops.to_float(ops.vdot(p, p))
+        pAp -= lam * dots.pp(p)
     a = 1.0 if config.rho_point == "taken_over_full" else alpha
     return reduction_ratio(f0, f_new, 0.5 * a**2 * pAp + a * gp)

@@ -135,8 +135,9 @@ class ModelSpec:
     autoencoder: targets are the inputs, and evaluation reports the reconstruction
     error. `loss_scale` reaches the papers' conventions from hfbench's losses:
     squared_error is 1/2 |z - t|^2, so c = 2 gives Martens' sum (z - t)^2 (FACES) and,
-    with one output, Gargiani et al.'s mean((z - t)^2). The gradient, every curvature
-    kind and the preconditioner scale with it (c, c and c^2); l2 does not.
+    with one output, Gargiani et al.'s mean((z - t)^2). The gradient, the GGN and the
+    Hessian scale with c, the empirical Fisher and the preconditioner with c^2; the
+    l2 term with neither.
     """
 
     input_shape: tuple[int, ...]

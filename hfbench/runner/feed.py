@@ -1,8 +1,11 @@
-"""Batches for the timed loop: checked once, then only sliced and moved.
+"""Batches for the timed loop: the training set checked once, then only gathered.
 
 The training arrays are checked and converted once per trial (`models.prepare` on
-the whole set), so a step pays what a hand-written loop pays: a NumPy gather of
-the batch and its transfer to the device, no per-batch validation.
+the whole set). When the set fits (RESIDENT_MAX_BYTES) and the backend can gather
+on its device (`take`), it is moved to the device once, and a step only sends its
+batch's indices and gathers there, as a hand-written loop with its data on the
+device does; otherwise a step gathers on the host and transfers the batch, with
+no per-batch validation either way.
 """
 
 from __future__ import annotations
@@ -14,17 +17,27 @@ import numpy as np
 from .. import models
 from ..models import BatchMeta
 
+RESIDENT_MAX_BYTES = 2 * 2**30
+
 
 class Feed:
     """`feed(idx) -> (batch, curvature_batch or None)` for one trial's data."""
 
     def __init__(self, be, ds, dtype: str):
         self.be = be
-        self.X, self.Y, meta = models.prepare(ds.X_train, ds.y_train, dtype)
+        X, Y, meta = models.prepare(ds.X_train, ds.y_train, dtype)
         self._meta, self._metas = meta, {}
-        self._trusted = "meta" in inspect.signature(be.batch).parameters
+        self.resident = hasattr(be, "take") and X.nbytes + Y.nbytes <= RESIDENT_MAX_BYTES
+        if self.resident:
+            self.all = be.batch(X, Y, meta=meta) if _trusts(be) else be.batch(X, Y)
+        else:
+            self.X, self.Y = X, Y
+        self._trusted = _trusts(be)
 
     def batch(self, idx: np.ndarray):
+        if self.resident:
+            # a full batch is the whole set (in another order, which a mean ignores)
+            return self.all if len(idx) == self.all.meta.size else self.be.take(self.all, idx)
         X, Y = self.X[idx], self.Y[idx]
         if not self._trusted:  # a backend without the fast path checks every batch
             return self.be.batch(X, Y)
@@ -39,3 +52,7 @@ class Feed:
             m = self._meta
             self._metas[size] = BatchMeta(size, m.x_shape, m.y_shape, m.labels, m.label_range)
         return self._metas[size]
+
+
+def _trusts(be) -> bool:
+    return "meta" in inspect.signature(be.batch).parameters
