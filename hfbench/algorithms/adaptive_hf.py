@@ -32,7 +32,7 @@ from ..errors import HFBenchError, unknown
 from .cg import CGConfig
 from .damping import LevenbergMarquardt, reduction_ratio
 from .options import Algorithm, Default, resolve
-from .front import FrontConfig, front, host_solution
+from .front import FrontConfig, front, host_solution, to_host
 from .fused import fused
 
 RHO_POINTS = ("direction", "taken")
@@ -132,31 +132,42 @@ def step(config: AdaptiveHFConfig, problem, x, state, batch, curvature_batch=Non
     f0, sol, _, dd = host_solution(be, fc, fr)
     d = sol.x
     t, b1, b2 = state.t, config.beta1, config.beta2
-    m_prev = ops.zeros_like(d) if state.m is None else state.m
-    v_prev = ops.zeros_like(d) if state.v is None else state.v
-    m = ops.axpy(1 - b1, d, ops.scale(b1, m_prev))
-    v = ops.axpy(1 - b2, d * d, ops.scale(b2, v_prev))
-    m_hat, v_hat = ops.scale(1 / (1 - b1**t), m), ops.scale(1 / (1 - b2**t), v)
+    zeros = None if state.m is not None else ops.zeros_like(d)
+    m_prev, v_prev = (zeros, zeros) if state.m is None else (state.m, state.v)
     d_norm = math.sqrt(dd)
     alpha = config.step_size(d_norm, t)
-    update = m_hat / (v_hat**0.5 + config.mu)
-    x_new = ops.axpy(alpha, update, x)
-    at = x_new if config.rho_point == "taken" else ops.axpy(1.0, d, x)
-    rho = _rho(config, ops, problem, at, batch, sol, dd, state.lam, f0)
+    # bias corrections in float64 on the host; the update and f at rho's point are
+    # one call (a backend that fuses runs them as one jit)
+    static = (b1, b2, config.mu, config.rho_point == "taken")
+    x_new, m, v, uu, f_at = fused(problem, _tail, static)(
+        x, d, m_prev, v_prev, alpha, 1 / (1 - b1**t), 1 / (1 - b2**t), batch)
+    f_at, uu = (float(a) for a in to_host(be, [f_at, uu]))
+    rho = _rho(config, sol, dd, state.lam, f0, f_at)
     lam_next = config.damping_rule.update(state.lam, rho, state.t - 1, float(config.damping))
     info = {
         "loss": f0, "cg_iters": sol.num_steps, "cg_status": sol.status.name.lower(),
         "lambda": state.lam, "rho": rho, "alpha": alpha, "beta1": b1, "t": t,
-        "direction_norm": d_norm, "step_norm": abs(alpha) * math.sqrt(ops.to_float(ops.vdot(update, update))),
+        "direction_norm": d_norm, "step_norm": abs(alpha) * math.sqrt(uu),
         "accepted": True, "ritz_min": sol.ritz.min, "ritz_max": sol.ritz.max, "cond_est": sol.ritz.cond,
         "n_grad": 1, "n_gv": sol.num_gv, "n_fwd": 1, "n_curv": 1,
     }
     return x_new, AdaptiveHFState(t + 1, lam_next, m, v, d), info
 
 
-def _rho(config, ops, problem, at, batch, sol, dd, lam, f0) -> float:
+def _tail(problem, static, x, d, m, v, alpha, c1, c2, batch):
+    """Adam moments of d, theta + alpha m_hat / (sqrt(v_hat) + mu), and f where rho looks."""
+    b1, b2, mu, taken = static
+    ops = problem.backend.ops
+    m = ops.axpy(1 - b1, d, ops.scale(b1, m))
+    v = ops.axpy(1 - b2, d * d, ops.scale(b2, v))
+    update = ops.scale(c1, m) / (ops.scale(c2, v) ** 0.5 + mu)
+    x_new = ops.axpy(alpha, update, x)
+    at = x_new if taken else ops.axpy(1.0, d, x)
+    return x_new, m, v, ops.vdot(update, update), problem.loss(at, batch)
+
+
+def _rho(config, sol, dd, lam, f0, f_at) -> float:
     """(f(at) - f(x)) / (q(d) - q(0)); phi(d) = q(d) - q(0) with the damped A; dd = |d|^2."""
-    f_at = ops.to_float(problem.loss(at, batch))
     model = float(sol.phi[sol.num_steps])
     if config.rho_model == "undamped":
         model -= 0.5 * lam * dd

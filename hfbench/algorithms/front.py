@@ -67,7 +67,7 @@ def front(problem, fc: FrontConfig, x, lam, p_prev, batch, cbatch,
 def host_solution(backend, fc: FrontConfig, fr: Front) -> tuple[float, CGSolution, float, float]:
     """(f(x), the CG record, g.x_cg, |x_cg|^2), every scalar read in one transfer."""
     s = fr.cg
-    loss, i, status, num_gv, phi, alphas, betas, gx, xx = _to_host(
+    loss, i, status, num_gv, phi, alphas, betas, gx, xx = to_host(
         backend, [fr.loss, s.i, s.status, s.num_gv, s.phi, s.alphas, s.betas, fr.gx, fr.xx])
     n = int(i)
     points = fc.cg.save_points if fc.cg.save_iterates else ()
@@ -80,7 +80,7 @@ def host_solution(backend, fc: FrontConfig, fr: Front) -> tuple[float, CGSolutio
     return float(loss), sol, float(gx), float(xx)
 
 
-def _to_host(backend, values: list) -> list:
+def to_host(backend, values: list) -> list:
     get = getattr(backend, "to_host", None)
     if get is not None:
         return get(values)
