@@ -6,6 +6,7 @@ traceback. Anything else unexpected exits with 1.
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -67,6 +68,8 @@ def run(
     seeds: int = typer.Option(None, help="Run only the first N seeds."),
     device: str = typer.Option(None, help="Override the device: cpu, cuda, auto."),
     budget_scale: float = typer.Option(1.0, help="Multiply every budget (quick looks)."),
+    threads: int = typer.Option(None, min=1, help="CPU threads of the framework (torch; JAX's "
+                                "CPU pool is set for it from XLA_FLAGS). Default: the framework's."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the expanded trials and stop."),
 ) -> None:
     """Run a suite: every workload x optimizer x backend x seed, resumable."""
@@ -79,12 +82,24 @@ def run(
     if dry_run:
         out.print(suites.dry_run_table(trials))
         return
+    if threads is not None:
+        _limit_xla_threads(threads)  # before preflight, which starts the frameworks
     preflight(trials)
-    recs = run_suite(trials, results, console=err)
+    recs = run_suite(trials, results, console=err, threads=threads)
     out.print(summary_table(recs))
     out.print(f"records: {len(recs)} trials in {results}/ (hfbench.results.load({results!r}))")
     if any(r is None or r.get("status") == "failed" for r in recs):
         raise typer.Exit(1)
+
+
+def _limit_xla_threads(n: int) -> None:
+    """XLA reads its CPU thread settings once, when JAX starts: set them before that."""
+    if "jax" in sys.modules:
+        return  # already started (only when run in-process); the record shows XLA_FLAGS
+    flags = os.environ.get("XLA_FLAGS", "")
+    if n == 1 and "xla_cpu_multi_thread_eigen" not in flags:
+        flags += " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+    os.environ["XLA_FLAGS"] = flags.strip()
 
 
 data_app = typer.Typer(help="Manage datasets: list them, fetch the downloadable ones.")

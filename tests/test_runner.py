@@ -92,7 +92,7 @@ def test_resume_after_interrupt_skips_done_and_leaves_no_torn_record(tmp_path, m
     calls, killed = [], []
     real = run_trial
 
-    def interrupted(trial, results_dir, on_step=None):
+    def interrupted(trial, results_dir, on_step=None, threads=None):
         calls.append(trial.id)
 
         def step_hook(run, info):

@@ -8,6 +8,7 @@ every array it creates names its dtype explicitly (DESIGN "known traps").
 
 from __future__ import annotations
 
+import os
 import re
 
 import jax
@@ -38,8 +39,11 @@ class JaxBackend:
 
     name = "jax"
 
-    def __init__(self, device: str = "cpu", dtype: str = "float32", tf32: bool = False, **kw):
-        check_options("jax", kw, ("device", "dtype", "tf32"))
+    def __init__(self, device: str = "cpu", dtype: str = "float32", tf32: bool = False,
+                 threads: int | None = None, **kw):
+        # threads: XLA sizes its CPU pool when JAX starts, so it is set from the
+        # environment by `hfbench run --threads` before JAX loads; here it is recorded
+        check_options("jax", kw, ("device", "dtype", "tf32", "threads"))
         check_dtype(dtype)
         jax.config.update("jax_enable_x64", True)
         self.dtype = dtype
@@ -114,6 +118,7 @@ class JaxBackend:
             "dtype": self.dtype,
             "tf32": self.tf32,
             "mode": "jit",
+            "xla_flags": os.environ.get("XLA_FLAGS", ""),
         }
 
     def guard_transfers(self):

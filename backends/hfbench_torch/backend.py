@@ -30,7 +30,7 @@ from .ops import HostScalarOps, TorchOps, host_scalars
 from .problem import TorchProblem
 
 DEVICES = ("auto", "cpu", "cuda", "cuda:N", "gpu", "gpu:N")
-OPTIONS = ("device", "dtype", "tf32", "compile")
+OPTIONS = ("device", "dtype", "tf32", "compile", "threads")
 
 
 class TorchBackend:
@@ -40,10 +40,16 @@ class TorchBackend:
 
     def __init__(
         self, device: str = "cpu", dtype: str = "float32", tf32: bool = False,
-        compile="auto", **kw,
+        compile="auto", threads: int | None = None, **kw,
     ):
         check_options("torch", kw, OPTIONS)
         check_dtype(dtype)
+        if threads is not None:
+            # process-wide in torch; on a busy machine a pool wider than the free cores
+            # turns every op's barrier into milliseconds (see tests/conftest.py)
+            if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+                raise SpecError(f"torch backend: threads must be an integer >= 1, got {threads!r}")
+            torch.set_num_threads(threads)
         self.dtype = dtype
         self.torch_dtype = getattr(torch, dtype)
         self.torch_device = resolve_device(device)

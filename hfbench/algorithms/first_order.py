@@ -123,9 +123,9 @@ def _step(update):
 
 def sgd(**overrides) -> Algorithm:
     cfg = SGDConfig(**resolve("sgd", SGD_DEFAULTS, overrides))
-    return Algorithm("sgd", cfg, _sgd_init, _step(sgd_update))
+    return Algorithm("sgd", cfg, _sgd_init, _step(sgd_update), warmup=1)
 
 
 def adam(**overrides) -> Algorithm:
     cfg = AdamConfig(**resolve("adam", ADAM_DEFAULTS, overrides))
-    return Algorithm("adam", cfg, _adam_init, _step(adam_update))
+    return Algorithm("adam", cfg, _adam_init, _step(adam_update), warmup=1)

@@ -26,6 +26,9 @@ class Algorithm:
     config: Any
     init_fn: Callable
     step_fn: Callable
+    # steps that reach every compiled path (the runner's untimed warm-up): HF's first
+    # two steps trace CG's cold and warm starts; a first-order step has one path
+    warmup: int = 2
 
     def init(self, x):
         return self.init_fn(self.config, x)

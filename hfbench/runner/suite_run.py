@@ -38,8 +38,11 @@ def _fraction(run) -> float:
     return min(1.0, max((used / limit for used, limit in run.budget_usage() if limit), default=0.0))
 
 
-def run_suite(trials, results_dir, console: Console | None = None) -> list[dict]:
-    """Run `trials` (skipping finished ones); returns every trial's record."""
+def run_suite(trials, results_dir, console: Console | None = None,
+              threads: int | None = None) -> list[dict]:
+    """Run `trials` (skipping finished ones); returns every trial's record.
+
+    threads: the framework's CPU threads for every trial (see run_trial)."""
     console = console or Console(stderr=True)
     todo = [t for t in trials if not record.is_done(results_dir, t.id)]
     if len(todo) < len(trials):
@@ -57,7 +60,7 @@ def run_suite(trials, results_dir, console: Console | None = None) -> list[dict]
                 progress.update(current, completed=int(1000 * _fraction(run)),
                                 status=f"it {run.iteration} loss {info['loss']:.4g}")
 
-            rec = run_trial(trial, results_dir, on_step=on_step)
+            rec = run_trial(trial, results_dir, on_step=on_step, threads=threads)
             if rec["status"] == "failed":
                 console.print(f"[red]trial {trial.id} ({label}) failed:[/] {rec['error']}")
             progress.advance(overall)

@@ -37,7 +37,7 @@ from .steplog import StepLog
 # about half of one.
 GRAD_EQUIV = {"n_grad": 1.0, "n_gv": 1.0, "n_precond": 1.0, "n_fwd": 0.5, "n_curv": 0.5}
 COUNTS = tuple(GRAD_EQUIV)
-WARMUP_STEPS = 2  # hf's first two steps trace both CG variants (cold and warm start)
+WARMUP_STEPS = 2  # default; an Algorithm's `warmup` says how many steps compile all its paths
 # Longest stretch of host time between two syncs of the training loop: a time budget
 # or mark is overshot by at most this (plus the device's queue), and the syncs cost
 # well under 0.1% of it.
@@ -151,11 +151,15 @@ class _Clock:
         return run.log.flush(before, run.train_time, [norm2])
 
 
-def run_trial(trial, results_dir, on_step=None) -> dict:
-    """Run `trial`, write its record atomically into `results_dir`, return the record."""
+def run_trial(trial, results_dir, on_step=None, threads: int | None = None) -> dict:
+    """Run `trial`, write its record atomically into `results_dir`, return the record.
+
+    threads: the framework's CPU thread count (torch; JAX takes it from XLA_FLAGS at
+    start-up), an execution setting recorded in the metadata, not part of the trial.
+    """
     started = time.time()
     try:
-        rec = _run(trial, on_step)
+        rec = _run(trial, on_step, threads)
     except (KeyboardInterrupt, SystemExit):
         raise  # no record: an interrupted trial is rerun, never half-counted
     except Exception as exc:  # a failed trial is recorded, and the suite goes on
@@ -166,8 +170,9 @@ def run_trial(trial, results_dir, on_step=None) -> dict:
     return rec
 
 
-def _run(trial, on_step) -> dict:
-    be = get_backend(trial.backend, device=trial.device, dtype=trial.dtype, tf32=trial.tf32)
+def _run(trial, on_step, threads=None) -> dict:
+    extra = {} if threads is None else {"threads": threads}
+    be = get_backend(trial.backend, device=trial.device, dtype=trial.dtype, tf32=trial.tf32, **extra)
     spec = build_model(trial)
     ds = data.load(trial.dataset, seed=trial.seed, **_data_options(spec))
     problem = be.problem(spec)
@@ -181,7 +186,10 @@ def _run(trial, on_step) -> dict:
     _evaluate(be, problem, x, run, "start")
     status, diverged_at = _train(be, problem, alg, x, state, feed, stream, run, on_step)
     if status != "diverged":
-        _evaluate(be, problem, run.x, run, "final")
+        if run.evals and run.evals[-1]["step"] == run.iteration:
+            run.evals[-1]["why"] = "final"  # evaluated at this very step already
+        else:
+            _evaluate(be, problem, run.x, run, "final")
         status = _final_status(trial, run, status)
     return _summary(trial, be, run, status, compile_s, diverged_at)
 
@@ -268,7 +276,7 @@ def _warm_up(be, problem, alg, x, feed, run) -> float:
     be.sync()
     t = time.perf_counter()
     xw, state = x, alg.init(x)
-    for _ in range(WARMUP_STEPS):
+    for _ in range(getattr(alg, "warmup", WARMUP_STEPS)):
         xw, state, info = alg.step(problem, xw, state, *feed(next(stream)))
         info.pop("deferred", lambda: None)()
     be.sync(xw)
@@ -311,7 +319,8 @@ def _stop_targets_met(run) -> bool:
 
 
 def _summary(trial, be, run, status, compile_s, diverged_at) -> dict:
-    final = run.evals[-1] if run.evals else {}
+    # a diverged trial has no final metrics: its last finite evaluation is not one
+    final = run.evals[-1] if run.evals and status != "diverged" else None
     return {
         "status": status,
         "metadata": record.metadata(be, trial),
@@ -323,7 +332,7 @@ def _summary(trial, be, run, status, compile_s, diverged_at) -> dict:
         "epochs": run.epoch,
         "targets": [run.targets.get(i) for i in range(len(trial.targets or []))],
         "at_time_marks": _at_marks(trial, run.evals),
-        "final": {k: v for k, v in final.items() if k not in ("why",)},
+        "final": None if final is None else {k: v for k, v in final.items() if k != "why"},
         "diverged_at": diverged_at,
         "steps": run.steps,
         "evals": run.evals,
