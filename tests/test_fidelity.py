@@ -605,6 +605,31 @@ def test_cg_stop_iteration_and_phi(be, stop, phi_mode):
     assert relerr(host(be, sol.x), xs[want]) <= 1e-10
 
 
+@pytest.mark.parametrize("floor_at", [6, 12])
+def test_residual_floor_stops_where_r_dot_r_first_falls_below(be, floor_at):
+    """residual_floor ends the solve after the first iteration whose new residual has
+    r.r below the floor (the Adaptive-HF code checks |r|^2 before each iteration);
+    the residuals come from a NumPy CG written out here."""
+    A, b = cg_system()
+    xs, _ = cg_history()
+    rr = [float((b - A @ x) @ (b - A @ x)) for x in xs]
+    floor = 0.5 * (rr[floor_at] + rr[floor_at - 1])  # between iterations floor_at - 1 and floor_at
+    assert rr[floor_at] < floor < min(rr[:floor_at])
+    config = CGConfig(stop="relative", max_iters=60, residual_floor=floor, eps=1e-30)
+    sol = cg_solve(be, config, be.linear_operator(A), be.asarray(b), 0.0)
+    assert sol.status == CGStatus.CONVERGED and sol.num_steps == floor_at
+
+
+def test_residual_floor_auto_by_dtype():
+    assert CGConfig(residual_floor="auto").floor_for("float32") == 1e-20
+    assert CGConfig(residual_floor="auto").floor_for("torch.float64") == 1e-80
+    assert CGConfig().floor_for("float32") == 0.0
+    with pytest.raises(HFBenchError, match="residual_floor"):
+        CGConfig(residual_floor=-1.0)
+    assert algs.get("adaptive_hf").config.cg.residual_floor == "auto"  # the public code's
+    assert algs.get("hf").config.cg.residual_floor == 0.0  # Martens has none
+
+
 def constructed_phi(limit: int) -> np.ndarray:
     """A phi history with fast and stalled phases (25 iterations each), positive and
     decreasing at first (a warm start can give that), and an exact 0 inside a stall."""

@@ -28,6 +28,11 @@ def _axpy(alpha, x, y):
 
 
 @jax.jit
+def _norm(x):
+    return jnp.linalg.norm(x)
+
+
+@jax.jit
 def _scale(alpha, x):
     return jnp.asarray(alpha, dtype=x.dtype) * x
 
@@ -67,6 +72,10 @@ class JaxOps:
     def scale(self, alpha, x):
         """alpha * x, in x's dtype."""
         return _scale(alpha, x)
+
+    def norm(self, x):
+        """|x| as a 0-d array in x's dtype, for diagnostics (CG's scalars use vdot)."""
+        return _norm(x)
 
     def where(self, cond, a, b):
         return _where(cond, a, b)

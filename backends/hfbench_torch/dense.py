@@ -106,7 +106,9 @@ def _cholesky(A, rhs):
     # row-major buffer is column-major, so torch does not restride it either).
     info = torch.empty((), dtype=torch.int32, device=A.device)
     L, info = torch.linalg.cholesky_ex(A, out=(A, info))
-    p = torch.cholesky_solve(rhs, L)
+    # two triangular solves: torch.cholesky_solve copies L (measured, one n x n)
+    y = torch.linalg.solve_triangular(L, rhs, upper=False)
+    p = torch.linalg.solve_triangular(L.mT, y, upper=True)
     return torch.where(info == 0, p, torch.nan)  # not PD: say so with NaN, no host read
 
 

@@ -40,6 +40,10 @@ class TorchOps:
         """
         return torch.dot(a.to(torch.float64), b.to(torch.float64))
 
+    def norm(self, x: torch.Tensor) -> torch.Tensor:
+        """|x| as a 0-d tensor in x's dtype: one op, for diagnostics (CG's scalars use vdot)."""
+        return torch.linalg.vector_norm(x)
+
     def axpy(self, alpha, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """alpha * x + y; alpha may be a python number or a 0-d device tensor.
 

@@ -29,6 +29,7 @@ class TorchProblem:
         self._backend = backend
         self._net = Network(spec)
         self._loss = loss_of(spec)
+        self._fits = set()  # BatchMetas already checked against the spec
         self._l2 = float(spec.l2)
 
     @property
@@ -96,6 +97,9 @@ class TorchProblem:
 
     def _objective(self, th: torch.Tensor, batch) -> torch.Tensor:
         z = self._net(th, batch.x)
+        # value().mean(), not a fused mean (F.cross_entropy's): the same summation as the
+        # JAX backend, so float64 trajectories agree to the last bit (CG backtracking
+        # can break near-ties either way otherwise)
         return self._loss.value(z, batch.y).mean() + self._penalty(th)
 
     def _penalty(self, th: torch.Tensor):
@@ -104,7 +108,12 @@ class TorchProblem:
 
     def _check(self, x, batch) -> None:
         check_params(x, self.spec, self._backend)
-        check_batch(batch, self.spec, self._backend)
+        meta = getattr(batch, "meta", None)
+        if meta not in self._fits:  # the spec checks depend on the metadata alone
+            check_batch(batch, self.spec, self._backend)
+            self._fits.add(meta)
+        else:
+            check_batch_arrays(batch, self.spec, self._backend)
 
 
 def check_params(x, spec: ModelSpec, backend) -> None:
@@ -136,6 +145,11 @@ def check_batch(batch, spec: ModelSpec, backend) -> None:
             "backend.batch(X, Y)"
         )
     models.check_fits(spec, batch.meta)
+    check_batch_arrays(batch, spec, backend)
+
+
+def check_batch_arrays(batch, spec: ModelSpec, backend) -> None:
+    """The batch's inputs are tensors of the backend's device and dtype."""
     x = batch.x
     if not isinstance(x, torch.Tensor) or x.device != backend.torch_device:
         raise BatchError(

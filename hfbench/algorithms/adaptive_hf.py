@@ -50,6 +50,8 @@ DEFAULTS = {
                                    "'martens' is §4.4 of Martens 2010"),
     "cg_eps": Default(1e-4, "public code's 1e-4 ('martens' uses 5e-4)"),
     "cg_k_min": Default(10, "public code's gap = 10 (k = max(10, i // 10))"),
+    "cg_residual_stop": Default(True, "public code: CG also ends once r.r < 1e-20 (float32) "
+                                      "or 1e-80 (float64)"),
     "warm_start": Default(True, "public code: CG starts from cg_decay * delta_{t-1}; Alg. 1 "
                                 "says only 'CG'"),
     "warm_start_decay": Default(0.95, "public code's cg_decay = 0.95"),
@@ -179,7 +181,8 @@ def build(o: dict) -> AdaptiveHFConfig:
         damping=o["damping"], L=o["L"], sigma=o["sigma"], eps=o["eps"], beta2=o["beta2"], mu=o["mu"],
         curvature=o["curvature"], clamp_step=o["clamp_step"],
         cg=CGConfig(stop=o["cg_stop"], max_iters=o["cg_max_iters"], eps=o["cg_eps"],
-                    k_min=o["cg_k_min"], save_iterates=False),
+                    k_min=o["cg_k_min"], residual_floor="auto" if o["cg_residual_stop"] else 0.0,
+                    save_iterates=False),
         damping_rule=LevenbergMarquardt(min_lambda=o["damping_min"]),
         warm_start=o["warm_start"], warm_start_decay=o["warm_start_decay"],
         rho_point=o["rho_point"], rho_model=o["rho_model"],

@@ -17,7 +17,8 @@ Stop rules (`CGConfig.stop`):
   the TF HF code it extends): stop at i when i > k + 1 and
   (phi_i - phi_{i-k}) / phi_i < eps, with k = max(k_min, floor(k_frac (i - 1))): the
   same relative progress with no k factor on eps, tested as that code's 0-based loop
-  does (i counts iterations done here), and no sign test on phi.
+  does (i counts iterations done here), and no sign test on phi. That code also ends
+  CG once r.r falls below 1e-20 (float32; 1e-80 in float64), `residual_floor="auto"`.
 - "fixed": exactly `iters` iterations (Gargiani et al. 2020, SGN).
 - "residual": |r| <= tol * |b|.
 Every rule also stops at `max_iters`, on negative curvature p.Ap <= 0 (the last
@@ -85,6 +86,7 @@ class CGConfig:
     save_first: float = 1.0
     save_iterates: bool = True
     phi: str = "recurrence"  # how phi_i is computed; see cg_update
+    residual_floor: float | str = 0.0  # stop once r.r < this; "auto": 1e-20 / 1e-80 by dtype
 
     def __post_init__(self):
         if self.stop not in STOP_RULES:
@@ -102,6 +104,17 @@ class CGConfig:
                                f"got {self.save_first!r}")
         if self.phi not in PHI_MODES:
             raise HFBenchError(unknown("CG phi mode", self.phi, PHI_MODES, "cg.phi"))
+        floor = self.residual_floor
+        if not (floor == "auto" or (isinstance(floor, (int, float)) and not isinstance(floor, bool)
+                                    and floor >= 0)):
+            raise HFBenchError(f"cg.residual_floor must be a number >= 0 or 'auto' (1e-20 in "
+                               f"float32, 1e-80 in float64), got {floor!r}")
+
+    def floor_for(self, dtype) -> float:
+        """The r.r floor for vectors of `dtype` (the Adaptive-HF code's numerical stop)."""
+        if self.residual_floor != "auto":
+            return float(self.residual_floor)
+        return 1e-80 if "64" in str(dtype) else 1e-20
 
     @property
     def limit(self) -> int:
@@ -154,6 +167,7 @@ class CGOperands(NamedTuple):
     slot: Any  # int buffer (limit + 1,): save slot of iteration i, or -1
     k_table: Any  # int buffer (limit + 1,): the rule's look-back k at iteration i
     b_norm2: Any  # b.b (float64), for the residual rule
+    rr_floor: Any = 0.0  # stop once r.r < this (float64); 0: never
 
 
 def apply_a(ops, operands: CGOperands, v):
@@ -179,7 +193,7 @@ def make_operands(ops, config: CGConfig, op, b, damping, m_inv=None) -> CGOperan
     b_norm2 = ops.vdot(b, b) if config.stop == "residual" else ops.asarray(0.0, "float64")
     return CGOperands(
         op, b, ops.asarray(damping, b), m_inv, ops.asarray(slot, "int"),
-        ops.asarray(k_table, "int"), b_norm2,
+        ops.asarray(k_table, "int"), b_norm2, ops.asarray(config.floor_for(b.dtype), "float64"),
     )
 
 
@@ -249,7 +263,7 @@ def cg_update(ops, config: CGConfig, operands: CGOperands, s: CGState, Cp) -> CG
         phi_i = _phi(ops, operands, x, r)
     else:
         phi_i = ops.get(s.phi, s.i) - 0.5 * alpha * s.rz
-    status = _status(ops, config, operands, s, i, ok, finite, pAp, phi_i, r)
+    status = _status(ops, config, operands, s, i, ok, finite, pAp, phi_i, r, rz)
     return CGState(
         i=i, x=x, r=r, p=ops.axpy(beta, s.p, z), rz=ops.where(ok, rz, s.rz),
         phi=ops.set_if(s.phi, i, phi_i, ok),
@@ -273,13 +287,17 @@ def cg_save(ops, config: CGConfig, operands: CGOperands, before: CGState, after:
     return after._replace(saved=ops.set_if(after.saved, slot, after.x, done))
 
 
-def _status(ops, config, operands, s, i, ok, finite, pAp, phi_i, r):
+def _status(ops, config, operands, s, i, ok, finite, pAp, phi_i, r, rz):
     running = s.status == RUNNING
     solved = s.rz == 0  # r = 0 (x solves the system) makes p = 0 and p.Ap = 0: not curvature
     status = ops.where(running & ~finite, NONFINITE, s.status)
     status = ops.where(running & finite & (pAp <= 0) & ~solved, NEGATIVE_CURVATURE, status)
     status = ops.where(running & finite & solved, CONVERGED, status)
     done = ok & _rule_met(ops, config, operands, s, i, phi_i, r)
+    if config.residual_floor != 0:
+        # r.r: rz itself without a preconditioner, else one more dot
+        rr = rz if operands.m_inv is None else ops.vdot(r, r)
+        done = done | (ok & (rr < operands.rr_floor))
     status = ops.where(done, CONVERGED, status)
     at_limit = ok & ~done & (i >= config.limit)
     return ops.where(at_limit, MAX_STEPS, status)

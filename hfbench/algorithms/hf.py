@@ -24,6 +24,8 @@ DEFAULTS = {
     "cg_stop": Default("martens", "§4.4; 'relative' is the TF HF code's rule (no k factor on eps)"),
     "cg_eps": Default(5e-4, "§4.4: relative-progress threshold epsilon"),
     "cg_k_min": Default(10, "§4.4: k = max(10, 0.1 i)"),
+    "cg_residual_stop": Default(False, "none in Martens' text or code; True ends CG once "
+                                       "r.r < 1e-20 (float32) / 1e-80 (float64), the TF HF code's"),
     "cg_phi": Default("recurrence", "phi_i by recurrence; 'exact' recomputes -x.(r + b)/2 each "
                                     "iteration as conjgrad_1.m does"),
     "warm_start": Default(True, "§4.5: start CG from the previous solution"),
@@ -60,6 +62,7 @@ def build(o: dict) -> TruncatedNewtonConfig:
         cg=CGConfig(stop=o["cg_stop"], max_iters=o["cg_max_iters"], eps=o["cg_eps"],
                     k_min=o["cg_k_min"], gamma=o["backtrack_gamma"],
                     save_first=o["backtrack_first"], phi=o["cg_phi"],
+                    residual_floor="auto" if o["cg_residual_stop"] else 0.0,
                     save_iterates=o["backtracking"]),
         warm_start=o["warm_start"], warm_start_decay=o["warm_start_decay"],
         preconditioner=o["preconditioner"], precond_exponent=o["precond_exponent"],

@@ -15,12 +15,12 @@ damped in place, and solved on the device:
 `info["solver"]` says which one produced the step.
 
 Precision: A is float64 whatever the backend dtype, and so is the solve, as the
-host NumPy solve was before. A float32 factorization loses about cond(A) * 1e-7 of
-relative accuracy, and plain Newton's A is indefinite and nearly singular (a batch
-of 64 gives the 7,960-weight net a Hessian of rank about 800), where float32 steps
-differ from float64 ones in their leading digits. The float64 matrix costs twice the
-memory and, on GPUs with slow float64, time; the products themselves run in the
-backend dtype.
+host NumPy solve was before. A float32 factorization loses about cond(A) * 6e-8 of
+relative accuracy, and plain Newton's A is indefinite and nearly singular (on a
+batch of B examples with K classes the GGN part has rank at most B (K - 1): 576 of
+7,960 on wang2024), where a float32 solve can lose every digit. The float64 matrix
+costs twice the memory and, on GPUs with slow float64, time; the products themselves
+run in the backend dtype.
 
 Memory: `peak_bytes` counts every n x n buffer and chunk temporary a step holds at
 once; `init` refuses before allocating when it exceeds `memory_limit_gb`.
@@ -53,9 +53,10 @@ DEFAULTS = {
                                       "outside the timed step (info['deferred'])"),
 }
 
-# The most n x n float64 buffers each phase holds on a built-in backend (JAX's eigh
-# keeps one more than torch's); `init` sees no backend, so it plans for the larger.
-BUILTIN_MATRICES = {"cholesky": 1.0, "lu": 1.0, "lstsq": 4.0, "eigvalsh": 4.0}
+# The most n x n float64 buffers each phase holds on a built-in backend (torch's
+# eigvalsh copies its input once; JAX's computes eigenvectors too); `init` sees no
+# backend, so it plans for the larger.
+BUILTIN_MATRICES = {"cholesky": 1.0, "lu": 1.0, "lstsq": 3.0, "eigvalsh": 3.0}
 # Solvers in the order tried, keyed by lambda > 0, and those `peak_bytes` plans for:
 # a damped A should be positive definite, so its least-squares end is a guarded rarity.
 CHAINS = {True: ("cholesky", "lu", "lstsq"), False: ("lu", "lstsq")}
@@ -95,13 +96,12 @@ def peak_bytes(n: int, dtype: str = "float32", *, damped: bool = True,
                eig_diagnostics: bool = False, matrices=None) -> int:
     """The most bytes a step holds at once in n x n buffers and chunk temporaries.
 
-    Phases: the build (the float64 matrix plus one chunk of product temporaries), then
-    each solver planned for (`PLANNED[damped]`, damped meaning lambda > 0;
-    `matrices[solver]` n x n float64 buffers: in-place factorizations hold one), and
-    the deferred eigenvalues when asked for. The
-    arrays every algorithm holds (parameters, gradient, the operator's forward-pass
-    residuals) are not counted. `matrices`: a backend's `dense.matrices`; by default
-    the larger of the built-in backends'.
+    Phases: the build (the float64 matrix plus one chunk of product temporaries),
+    each solver planned for (`PLANNED[damped]`, damped meaning lambda > 0), holding
+    `matrices[solver]` n x n float64 buffers (in-place factorizations hold one), and
+    the deferred eigenvalues when asked for. Not counted: what every algorithm holds
+    (parameters, gradient, the operator's forward-pass residuals). `matrices`: a
+    backend's `dense.matrices`; by default the larger of the built-in backends'.
     """
     table = BUILTIN_MATRICES if matrices is None else matrices
     square = n * n * dense_mod.F64
@@ -113,6 +113,7 @@ def peak_bytes(n: int, dtype: str = "float32", *, damped: bool = True,
 
 
 def init(config: NewtonConfig, x) -> NewtonState:
+    """Refuses, reading only x's length and dtype, when `peak_bytes` is over the limit."""
     n, dtype = int(x.shape[0]), str(getattr(x, "dtype", "float32")).replace("torch.", "")
     need = peak_bytes(n, dtype if dtype in dense_mod.ITEMSIZE else "float32",
                       damped=config.lam > 0, eig_diagnostics=config.eig_diagnostics)
@@ -156,8 +157,8 @@ def _direction(config: NewtonConfig, be, dense, op, g, chunk: int):
     Each solve factors A in place, so a fallback builds A again: rare when damped
     (Cholesky fails only when lambda < -eig_min(H)). An exactly zero row sends plain
     Newton's LU straight to least squares on the same A. A damped step reaches least
-    squares only if LU meets an exactly zero pivot; `init` did not plan for that
-    solver's buffers, so it is checked here, before allocating.
+    squares only if LU meets an exactly zero pivot, which `init` did not plan for, so
+    each solver's buffers (`dense.matrices`) are checked here, before allocating.
     """
     builds, A, zero_row = 0, None, False
     for solver in CHAINS[config.lam > 0]:
@@ -166,8 +167,7 @@ def _direction(config: NewtonConfig, be, dense, op, g, chunk: int):
             builds += 1
         if solver == "lu" and be.ops.to_float(zero_row):
             continue  # LAPACK would stop at that row's zero pivot; A is left intact
-        if solver not in config.solvers:
-            _check_memory(config, op.size, dense.matrices[solver] * op.size**2 * dense_mod.F64)
+        _check_memory(config, op.size, dense.matrices[solver] * op.size**2 * dense_mod.F64)
         p, ok = dense.solve(A, g, solver)
         A = None
         if be.ops.to_float(ok):
@@ -191,4 +191,4 @@ def _eig_diagnostics(be, dense, op, lam: float, chunk: int):
 
 def newton(**overrides) -> Algorithm:
     o = resolve("newton", DEFAULTS, overrides)
-    return Algorithm("newton", NewtonConfig(**o), init, step)
+    return Algorithm("newton", NewtonConfig(**o), init, step, warmup=1)  # one path to compile

@@ -29,6 +29,7 @@ class Context(NamedTuple):
     budget: Any  # Budget, None (absent) or INVALID
     targets: Any
     eval: Any
+    dtype: str = "float32"
 
 
 def check(data: dict) -> list[Problem]:
@@ -48,6 +49,7 @@ def _context(data: dict) -> tuple[Context, list[Problem]]:
         optimizer_names=[name for name, _ in _entries(data, "optimizers")],
         optimizers=optimizers, grid_ok=grid_ok,
         budget=top["budget"], targets=top["targets"], eval=top["eval"],
+        dtype="float64" if data.get("dtype") == "float64" else "float32",
     )
     return ctx, problems
 
@@ -184,20 +186,29 @@ def applicable_metrics(model: dict, data: datasets.DatasetInfo | None) -> list[s
 
 
 def _check_dense(ctx: Context, name: str, w: dict, n: int) -> list[Problem]:
-    """Dense Newton refuses large nets at init; say so now, before anything runs."""
+    """Dense Newton refuses large nets at init; say so now, before anything runs.
+
+    The need is newton.peak_bytes of each grid point (the float64 matrix and every
+    buffer a step holds with it: solver workspace, eigenvalues when asked for)."""
+    from ..algorithms import newton
+
     problems = []
-    need = n * n * 8 / 2**30
     for opt_name in runs(ctx, w):
         opt = ctx.optimizers[opt_name]
         if opt.algorithm != "newton" or not ctx.grid_ok[opt_name]:
             continue
-        default = algorithms.defaults("newton")["memory_limit_gb"].value
-        limits = {p.get("memory_limit_gb", default) for p in grid.points("newton", opt.params, opt.zip)}
-        if need > min(limits):
-            label = f"optimizer {opt_name!r}" + ("" if opt_name == "newton" else " (newton)")
-            problems.append(Problem(("workloads", name, "model"), (
-                f"{label} needs a dense {n} x {n} float64 matrix "
-                f"({need:.2f} GiB) over its memory_limit_gb={min(limits)}; use a smaller "
-                f"model, raise memory_limit_gb, or leave {opt_name!r} out of this workload's "
-                "optimizers")))
+        defaults = {k: d.value for k, d in algorithms.defaults("newton").items()}
+        for point in grid.points("newton", opt.params, opt.zip):
+            o = {**defaults, **point}
+            damped = bool(o["damped"]) and o["damping"] > 0
+            need = newton.peak_bytes(n, ctx.dtype, damped=damped,
+                                     eig_diagnostics=o["eig_diagnostics"]) / 2**30
+            if need > o["memory_limit_gb"]:
+                label = f"optimizer {opt_name!r}" + ("" if opt_name == "newton" else " (newton)")
+                problems.append(Problem(("workloads", name, "model"), (
+                    f"{label} needs a dense {n} x {n} float64 matrix and its solver's buffers "
+                    f"({need:.2f} GiB at peak) over its memory_limit_gb={o['memory_limit_gb']}; "
+                    f"use a smaller model, raise memory_limit_gb, or leave {opt_name!r} out of "
+                    "this workload's optimizers")))
+                break
     return problems
