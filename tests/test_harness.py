@@ -138,3 +138,73 @@ def test_sgn_step_reads_a_bounded_number_of_host_values(backend, monkeypatch, tm
     # is not a sync)
     bound = (1 if backend == "jax" else 7) * STEPS + fwd + 3
     assert c.reads <= bound, f"{c.reads} host reads for {STEPS} steps and {fwd} f evaluations"
+
+
+DEVICE_PATH_CASES = {  # Hessian-free configurations with no host decision
+    "sgn_trust_region": ("sgn", "{cg_iters: 4, damping: 1.0, damping_rule: trust_region}"),
+    "sgn_cosine": ("sgn", "{cg_iters: 3, damping: 1.0, damping_rule: cosine, damping_steps: 5}"),
+    "hf_newton": ("hf_newton", "{cg_stop: residual, cg_max_iters: 6}"),
+    "hf_code_lm": ("hf", "{backtracking: false, preconditioner: false, step_size: 0.5, "
+                         "rho_point: taken_over_full, rho_model: undamped, damping_min: 0.1, "
+                         "cg_stop: relative, cg_max_iters: 8}"),
+}
+
+
+@pytest.mark.skipif("jax" not in BACKENDS, reason="the device path is for backends that fuse: pip install jax")
+@pytest.mark.parametrize("case", sorted(DEVICE_PATH_CASES))
+def test_device_path_takes_the_host_paths_steps(case, tmp_path):
+    """Through the runner (info left on the device, one call a step) and step by step
+    (host numbers), the same trial takes the same steps, in float64."""
+    import numpy as np
+
+    from hfbench import algorithms, data, models
+    from hfbench.runner.batches import index_stream
+
+    algorithm, params = DEVICE_PATH_CASES[case]
+    text = SUITE.format(backend="jax", algorithm=algorithm, params=params, steps=12)
+    text = text.replace("name: harness", "name: harness\ndtype: float64")
+    (t,) = suite.expand(suite.loads(text))
+    rec = trial_mod.run_trial(t, tmp_path)
+    assert rec["status"] == "completed", rec.get("error")
+
+    be = hfbench.get_backend("jax", device="cpu", dtype="float64")
+    spec = t.model_spec()
+    problem = be.problem(spec)
+    ds = data.load(t.dataset, seed=t.seed, flatten=True)
+    alg = algorithms.get(t.algorithm, **t.params)
+    x = be.asarray(models.init_params(spec, seed=t.seed, dtype="float64"))
+    state = alg.init(x)
+    stream = index_stream(len(ds.X_train), 32, t.seed)
+    for row in rec["steps"]:
+        idx = next(stream).grad
+        x, state, info = alg.step(problem, x, state, be.batch(ds.X_train[idx], ds.y_train[idx]))
+        assert row["batch_loss"] == pytest.approx(info["loss"], rel=1e-10), (case, row["step"])
+        for key in ("lambda", "rho", "loss_after", "step_norm", "ritz_min", "ritz_max", "alpha",
+                    "direction_norm"):
+            if key in info:
+                assert row[key] == pytest.approx(info[key], rel=1e-8, nan_ok=True), (case, key)
+        assert row["cg_iters"] == info["cg_iters"] and row["cg_status"] == info["cg_status"]
+    assert np.isfinite(rec["final"]["train_loss"])
+
+
+@pytest.mark.skipif("jax" not in BACKENDS, reason="the device path is for backends that fuse: pip install jax")
+@pytest.mark.parametrize("case", sorted(DEVICE_PATH_CASES))
+def test_device_path_step_is_one_call_and_no_host_read(case, monkeypatch, tmp_path):
+    algorithm, params = DEVICE_PATH_CASES[case]
+    c, rec = _run("jax", algorithm, params, monkeypatch, tmp_path)
+    assert c.reads <= 3, f"{c.reads} host reads in {STEPS} steps"
+    assert c.calls / STEPS <= 1 + 3 / STEPS
+    assert all(isinstance(s["cg_status"], str) for s in rec["steps"])  # finished on the host
+
+
+@pytest.mark.skipif("jax" not in BACKENDS, reason="the device path is for backends that fuse: pip install jax")
+@pytest.mark.parametrize("params", [
+    "{damping: 3.0, L: 1.0}",
+    "{damping: 3.0, L: 1.0, rho_point: taken, rho_model: undamped, damping_min: 0.1, clamp_step: true}",
+])
+def test_adaptive_hf_device_path_takes_the_host_paths_steps(params, tmp_path):
+    DEVICE_PATH_CASES["adaptive_hf"] = ("adaptive_hf", params)
+    try:
+        test_device_path_takes_the_host_paths_steps("adaptive_hf", tmp_path)
+    finally:
+        del DEVICE_PATH_CASES["adaptive_hf"]

@@ -30,7 +30,8 @@ from typing import Any, NamedTuple
 
 from ..errors import HFBenchError, unknown
 from .cg import CGConfig
-from .damping import LevenbergMarquardt, reduction_ratio
+from . import tn_device
+from .damping import LevenbergMarquardt, reduction_ratio, reduction_ratio_on
 from .options import Algorithm, Default, resolve
 from .front import FrontConfig, front, host_solution, to_host
 from .fused import fused
@@ -130,6 +131,8 @@ def step(config: AdaptiveHFConfig, problem, x, state, batch, curvature_batch=Non
     ops = be.ops
     fc = FrontConfig(cg=config.cg, curvature=config.curvature, warm_start_decay=config.warm_start_decay)
     d_prev = state.d_prev if config.warm_start else None
+    if tn_device.applies_to_any(problem):  # no host decision at all: one device call
+        return _device_step(config, fc, problem, x, state, d_prev, batch, curvature_batch)
     fr = fused(problem, front, fc)(x, state.lam, d_prev, batch, curvature_batch)
     f0, sol, _, dd = host_solution(be, fc, fr)
     d = sol.x
@@ -154,6 +157,45 @@ def step(config: AdaptiveHFConfig, problem, x, state, batch, curvature_batch=Non
         "n_grad": 1, "n_gv": sol.num_gv, "n_fwd": 1, "n_curv": 1,
     }
     return x_new, AdaptiveHFState(t + 1, lam_next, m, v, d), info
+
+
+def _device_step(config, fc, problem, x, state, d_prev, batch, curvature_batch):
+    """The whole step on the device (see tn_device); info read back by the runner."""
+    t, b1, b2 = state.t, config.beta1, config.beta2
+    zeros = None if state.m is not None else problem.backend.ops.zeros_like(x)
+    m, v = (zeros, zeros) if state.m is None else (state.m, state.v)
+    x_new, m, v, d, lam_next, out = fused(problem, _device, (config, fc))(
+        x, state.lam, d_prev, m, v, b1**t, 1 / (1 - b1**t), 1 / (1 - b2**t), batch, curvature_batch)
+    info = {
+        "loss": out["loss"], "cg_iters": out["cg_iters"], "lambda": state.lam, "rho": out["rho"],
+        "alpha": out["alpha"], "beta1": b1, "t": t, "direction_norm": out["direction_norm"],
+        "step_norm": out["step_norm"], "accepted": True, "n_grad": 1, "n_gv": out["n_gv"],
+        "n_fwd": 1, "n_curv": 1, "_status": out["status"], "_alphas": out["alphas"],
+        "_betas": out["betas"], "_host": tn_device.finish,
+    }
+    return x_new, AdaptiveHFState(t + 1, lam_next, m, v, d), info
+
+
+def _device(problem, static, x, lam, d_prev, m, v, b1t, c1, c2, batch, cbatch):
+    config, fc = static
+    ops = problem.backend.ops
+    fr = front(problem, fc, x, lam, d_prev, batch, cbatch)
+    s, d = fr.cg, fr.cg.x
+    d_norm = fr.xx**0.5
+    b1, sigma = config.beta1, config.sigma
+    alpha = 4 * (fr.xx * (1 - b1) - d_norm * (b1 - b1t) * sigma) / (3 * config.L * (1 - b1t) ** 2 * sigma)
+    if config.clamp_step:
+        alpha = ops.where(alpha < 0, 0.0, alpha)
+    tail = (b1, config.beta2, config.mu, config.rho_point == "taken")
+    x_new, m, v, uu, f_at = _tail(problem, tail, x, d, m, v, alpha, c1, c2, batch)
+    model = ops.get(s.phi, s.i)  # phi(d) = q(d) - q(0), damped
+    if config.rho_model == "undamped":
+        model = model - 0.5 * lam * fr.xx
+    rho = reduction_ratio_on(ops, fr.loss, f_at, model)
+    out = {"loss": fr.loss, "cg_iters": s.i, "n_gv": s.num_gv, "status": s.status, "alphas": s.alphas,
+           "betas": s.betas, "rho": rho, "alpha": alpha, "direction_norm": d_norm,
+           "step_norm": abs(alpha) * uu**0.5}
+    return x_new, m, v, d, config.damping_rule.update_on(ops, lam, rho), out
 
 
 def _tail(problem, static, x, d, m, v, alpha, c1, c2, batch):

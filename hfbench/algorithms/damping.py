@@ -71,6 +71,12 @@ class LevenbergMarquardt:
             lam = lam * self.decrease
         return max(lam, self.min_lambda)
 
+    def update_on(self, ops, lam, rho):
+        """`update` on device scalars (traceable; the same cases)."""
+        up = ~ops.isfinite(rho) | (rho < self.low)
+        lam = ops.where(up, lam * self.increase, ops.where(rho > self.high, lam * self.decrease, lam))
+        return ops.where(lam < self.min_lambda, self.min_lambda, lam)
+
 
 @dataclass(frozen=True, kw_only=True)
 class Scheduled:
@@ -129,6 +135,14 @@ def reduction_ratio(f0: float, f_new: float, model: float) -> float:
     if model < 0:
         return (f_new - f0) / model
     return float("-inf") if f_new > f0 else 0.0
+
+
+def reduction_ratio_on(ops, f0, f_new, model):
+    """`reduction_ratio` on device scalars (traceable; the same cases)."""
+    neg = model < 0
+    rho = (f_new - f0) / ops.where(neg, model, -1.0)
+    rho = ops.where(neg, rho, ops.where(f_new > f0, -math.inf, 0.0))
+    return ops.where(ops.isfinite(f_new), rho, math.nan)
 
 
 RULES = {"fixed": Fixed, "levenberg_marquardt": LevenbergMarquardt, "scheduled": Scheduled}

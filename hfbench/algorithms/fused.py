@@ -15,6 +15,8 @@ hand-written loop would make, not one per vector operation.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 from typing import Callable
 
 
@@ -42,3 +44,23 @@ def _loss_at(problem, static, x, p, alpha, batch):
 def loss_at(problem) -> Callable:
     """f(x + alpha p) on a batch as one call: run(x, p, alpha, batch) -> 0-d array."""
     return fused(problem, _loss_at, None)
+
+
+# Whether a step may leave its info on the device (0-d arrays, CG histories, and a
+# `_host` function of the row that finishes it once read back). The runner turns it
+# on around its training loop and reads a stretch of steps back at each sync; a
+# direct caller of `alg.step` gets host numbers, as always.
+_LAZY = contextvars.ContextVar("hfbench_lazy_info", default=False)
+
+
+@contextlib.contextmanager
+def lazy_info():
+    token = _LAZY.set(True)
+    try:
+        yield
+    finally:
+        _LAZY.reset(token)
+
+
+def info_may_stay_on_device() -> bool:
+    return _LAZY.get()

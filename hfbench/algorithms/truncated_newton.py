@@ -32,6 +32,7 @@ from ..errors import HFBenchError, unknown
 from .backtrack import backtrack
 from .cg import CGConfig
 from .damping import Fixed, LevenbergMarquardt, Scheduled, reduction_ratio
+from . import tn_device
 from .front import FrontConfig, front, host_solution
 from .fused import fused, loss_at
 from .linesearch import Armijo
@@ -107,9 +108,12 @@ def front_config(config: TruncatedNewtonConfig) -> FrontConfig:
 
 
 def tn_step(config, problem, x, state, batch, curvature_batch=None):
+    fc = front_config(config)
+    if tn_device.applies(config, problem):  # no host decision: one device call
+        x_new, p, lam_next, info = tn_device.step(config, fc, problem, x, state, batch, curvature_batch)
+        return x_new, TruncatedNewtonState(state.step + 1, lam_next, p), info
     be = problem.backend
     ops, clock = be.ops, Phases(be, config.profile)
-    fc = front_config(config)
     p_prev = state.p_prev if config.warm_start else None
     if config.profile:  # unfused, so each phase can be timed
         fr = front(problem, fc, x, state.lam, p_prev, batch, curvature_batch, clock.mark)

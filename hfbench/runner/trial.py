@@ -25,6 +25,7 @@ import traceback
 import numpy as np
 
 from .. import algorithms, data, models
+from ..algorithms.fused import lazy_info
 from ..registry import get_backend
 from . import record
 from .batches import index_stream
@@ -64,9 +65,8 @@ class _Run:
 
     def __init__(self, trial, ds, spec, be):
         self.trial, self.ds, self.spec = trial, ds, spec
-        self.log, self.evals = StepLog(be), []
+        self.log, self.evals = StepLog(be, GRAD_EQUIV), []
         self.x, self.synced_from = None, 0  # the parameters at the last sync
-        self.counts = dict.fromkeys(COUNTS, 0)
         self.iteration, self.train_time = 0, 0.0
         self.marks = sorted(float(t) for t in (trial.eval or {}).get("time_marks", []) or [])
         self.targets = {}  # target index -> {"time_s", "iteration", "epoch"}
@@ -86,8 +86,13 @@ class _Run:
         return self.iteration * self.batch_size / self.n_train
 
     @property
+    def counts(self) -> dict:
+        """Cumulative counts through the last sync (exact at syncs and evaluations)."""
+        return self.log.counts
+
+    @property
     def grad_passes(self) -> float:
-        return sum(GRAD_EQUIV[k] * v for k, v in self.counts.items())
+        return self.log.grad_passes()
 
     def budget_usage(self) -> list[tuple[float, float]]:
         """(used, limit) for every budget the trial sets."""
@@ -104,8 +109,14 @@ class _Run:
         return not (
             (lim.get("iterations") is not None and self.iteration >= lim["iterations"])
             or (lim.get("epochs") is not None and self.epoch >= lim["epochs"])
-            or (lim.get("grad_passes") is not None and self.grad_passes >= lim["grad_passes"])
+            or (lim.get("grad_passes") is not None
+                and self.log.known_grad_passes() >= lim["grad_passes"])
         )
+
+    def counts_due(self) -> bool:
+        """A gradient-pass budget with counts still on the device: sync to read them, so
+        the budget ends on the same step in every run."""
+        return self.limits.get("grad_passes") is not None and self.log.device_counts
 
     def next_time_limit(self) -> float:
         """The next training time at which something happens (a mark or the budget)."""
@@ -181,10 +192,12 @@ def _run(trial, on_step, threads=None) -> dict:
     run = _Run(trial, ds, spec, be)
     feed = Feed(be, ds, trial.dtype)
     stream = index_stream(len(ds.X_train), run.batch_size, trial.seed, run.curvature_batch_size)
-    compile_s = _warm_up(be, problem, alg, x, feed, run)
+    with lazy_info():  # compile the paths the timed loop will take
+        compile_s = _warm_up(be, problem, alg, x, feed, run)
     state = alg.init(x)
     _evaluate(be, problem, x, run, "start")
-    status, diverged_at = _train(be, problem, alg, x, state, feed, stream, run, on_step)
+    with lazy_info():  # steps may leave their numbers on the device until a sync
+        status, diverged_at = _train(be, problem, alg, x, state, feed, stream, run, on_step)
     if status != "diverged":
         if run.evals and run.evals[-1]["step"] == run.iteration:
             run.evals[-1]["why"] = "final"  # evaluated at this very step already
@@ -206,7 +219,8 @@ def _train(be, problem, alg, x, state, feed, stream, run, on_step):
             clock.restart()
         else:
             clock_out = None
-        count_due = run.eval_due_by_count() or not run.counted_budget_left()
+        eval_due = run.eval_due_by_count()
+        count_due = eval_due or not run.counted_budget_left() or run.counts_due()
         if clock_out is None and not (count_due or clock.sync_due()):
             continue
         norm2 = clock_out if clock_out is not None else _sync(clock, run, x)
@@ -215,9 +229,9 @@ def _train(be, problem, alg, x, state, feed, stream, run, on_step):
         if bad is not None or not math.isfinite(norm2):
             return "diverged", _diverged(run, bad)
         run.synced_from = len(run.steps)
-        if on_step:
-            on_step(run, info)
-        if count_due or run.mark_passed():
+        if on_step:  # the step's info, its loss as read back at this sync
+            on_step(run, {**info, "loss": run.steps[-1].get("batch_loss")})
+        if eval_due or run.mark_passed():
             _evaluate(be, problem, x, run, "schedule")
             if _stop_targets_met(run):
                 return "target_reached", None
@@ -233,15 +247,14 @@ def _sync(clock, run, x) -> float:
 
 def _record(run, info) -> None:
     run.iteration += 1
+    row = {"step": run.iteration, "epoch": run.epoch, "time_s": None}
     for k in COUNTS:
-        run.counts[k] += int(info.get(k, 0))
-    row = {"step": run.iteration, "epoch": run.epoch, "time_s": None,
-           "grad_passes": run.grad_passes, **run.counts}
+        row[k] = info.get(k, 0)  # this step's; cumulative once flushed
     for k, v in info.items():
-        if k in COUNTS or k == "deferred":
+        if k in COUNTS or k in ("deferred", "_host"):
             continue
         row["batch_loss" if k == "loss" else k] = v
-    run.log.add(row)
+    run.log.add(row, info.get("_host"))
 
 
 def _diverged(run, bad) -> int:
