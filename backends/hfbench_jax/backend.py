@@ -87,12 +87,13 @@ class JaxBackend:
         put = lambda a: jax.device_put(a, self._device)
         return Batch(put(X), put(Y), meta)
 
-    def take(self, batch: Batch, idx) -> Batch:
-        """The examples idx (host ints) of a device-resident batch, gathered on the device."""
+    def take(self, batch: Batch, idx, meta=None) -> Batch:
+        """The examples idx (host ints) of a device-resident batch, gathered on the
+        device; meta: the result's BatchMeta when the caller has it (else derived)."""
         x, y = _take(batch.x, batch.y, np.asarray(idx, dtype=np.int32))
-        meta = batch.meta
-        return Batch(x, y, models.BatchMeta(len(idx), meta.x_shape, meta.y_shape, meta.labels,
-                                            meta.label_range))
+        m = batch.meta
+        return Batch(x, y, meta or models.BatchMeta(len(idx), m.x_shape, m.y_shape, m.labels,
+                                                    m.label_range))
 
     def to_host(self, values: list) -> list:
         """Device arrays (and plain numbers) as host values, in one transfer."""

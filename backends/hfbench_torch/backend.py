@@ -95,13 +95,21 @@ class TorchBackend:
         y = torch.as_tensor(Y, device=self.torch_device)  # int64 labels or float targets
         return Batch(x, y, meta)
 
-    def take(self, batch: Batch, idx) -> Batch:
-        """The examples idx (host ints) of a device-resident batch, gathered on the device."""
+    def indices(self, idx) -> torch.Tensor:
+        """Host indices as a device index tensor (the runner sends an epoch's at once)."""
+        return torch.as_tensor(idx, device=self.torch_device)
+
+    def take(self, batch: Batch, idx, meta=None) -> Batch:
+        """The examples idx (host ints) of a device-resident batch, gathered on the
+        device; meta: the result's BatchMeta when the caller has it (else derived)."""
         i = torch.as_tensor(idx, device=self.torch_device)
-        meta = batch.meta
         return Batch(batch.x.index_select(0, i), batch.y.index_select(0, i),
-                     models.BatchMeta(len(idx), meta.x_shape, meta.y_shape, meta.labels,
-                                      meta.label_range))
+                     meta or _sized(batch.meta, len(idx)))
+
+    def to_host(self, values: list) -> list:
+        """Device tensors (and plain numbers, None) as host values; after the first
+        copy waits for the device, the rest find their values ready."""
+        return [v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else v for v in values]
 
     def fetch(self, values) -> list[float]:
         """0-d device tensors as Python floats, in one transfer."""
@@ -163,6 +171,10 @@ class TorchBackend:
 
     def __repr__(self) -> str:
         return f"TorchBackend(device={self.device!r}, dtype={self.dtype!r}, tf32={self.tf32})"
+
+
+def _sized(meta, size: int):
+    return models.BatchMeta(size, meta.x_shape, meta.y_shape, meta.labels, meta.label_range)
 
 
 def resolve_device(device) -> torch.device:

@@ -29,7 +29,16 @@ class TorchProblem:
         self._backend = backend
         self._net = Network(spec)
         self._loss = loss_of(spec)
+        # The batch mean of the loss. float64: value().mean(), the JAX backend's summation,
+        # so float64 trajectories agree to the last bit (CG backtracking breaks exact
+        # near-ties on it). float32: the loss's fused mean where it has one (cross-entropy's
+        # one op; ~10% of a small net's gradient), its last bit below float32 noise anyway.
+        fused_mean = getattr(self._loss, "mean_value", None)
+        self._mean_loss = (fused_mean if fused_mean is not None and backend.dtype == "float32"
+                           else lambda z, y: self._loss.value(z, y).mean())
         self._fits = set()  # BatchMetas already checked against the spec
+        self._ones = None
+        self._x_ok = (torch.Size([spec.num_params]), backend.torch_dtype, backend.torch_device)
         self._l2 = float(spec.l2)
 
     @property
@@ -54,8 +63,14 @@ class TorchProblem:
         with torch.enable_grad():
             th = x.detach().requires_grad_()
             value = self._objective(th, batch)
-            (grad,) = torch.autograd.grad(value, th)
+            (grad,) = torch.autograd.grad(value, th, grad_outputs=self._one(value))
         return value.detach(), grad
+
+    def _one(self, value):
+        """d value / d value, made once (autograd would make a new one every call)."""
+        if self._ones is None or self._ones.dtype != value.dtype:
+            self._ones = torch.ones((), dtype=value.dtype, device=value.device)
+        return self._ones
 
     def curvature(self, x: torch.Tensor, batch, kind: str = "ggn"):
         """One forward pass (and linearization) now; matvec reuses it (see curvature.py)."""
@@ -97,17 +112,16 @@ class TorchProblem:
 
     def _objective(self, th: torch.Tensor, batch) -> torch.Tensor:
         z = self._net(th, batch.x)
-        # value().mean(), not a fused mean (F.cross_entropy's): the same summation as the
-        # JAX backend, so float64 trajectories agree to the last bit (CG backtracking
-        # can break near-ties either way otherwise)
-        return self._loss.value(z, batch.y).mean() + self._penalty(th)
+        value = self._mean_loss(z, batch.y)
+        return value + self._penalty(th) if self._l2 else value  # no `+ 0.0` op
 
     def _penalty(self, th: torch.Tensor):
         """l2/2 |theta|^2 (a python 0.0 when l2 is 0, to add nothing to the graph)."""
         return 0.5 * self._l2 * torch.dot(th, th) if self._l2 else 0.0
 
     def _check(self, x, batch) -> None:
-        check_params(x, self.spec, self._backend)
+        if not (type(x) is torch.Tensor and (x.shape, x.dtype, x.device) == self._x_ok):
+            check_params(x, self.spec, self._backend)  # says what is wrong
         meta = getattr(batch, "meta", None)
         if meta not in self._fits:  # the spec checks depend on the metadata alone
             check_batch(batch, self.spec, self._backend)

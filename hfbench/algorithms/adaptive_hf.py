@@ -134,7 +134,7 @@ def step(config: AdaptiveHFConfig, problem, x, state, batch, curvature_batch=Non
     if tn_device.applies_to_any(problem):  # no host decision at all: one device call
         return _device_step(config, fc, problem, x, state, d_prev, batch, curvature_batch)
     fr = fused(problem, front, fc)(x, state.lam, d_prev, batch, curvature_batch)
-    f0, sol, _, dd = host_solution(be, fc, fr)
+    f0, sol, _, dd, _ = host_solution(be, fc, fr)
     d = sol.x
     t, b1, b2 = state.t, config.beta1, config.beta2
     zeros = None if state.m is not None else ops.zeros_like(d)

@@ -21,7 +21,7 @@ from typing import Any, Callable, NamedTuple
 import numpy as np
 
 from .cg import CGConfig, CGState, CGStatus, make_operands
-from .lanczos import ritz_values
+from .lanczos import RitzValues, ritz_values
 from .solve import CG_LOOP, CGSolution
 
 
@@ -34,6 +34,10 @@ class FrontConfig:
     preconditioner: bool = False
     precond_exponent: float = 0.75
     warm_start_decay: float = 1.0
+    # f(x + a x_cg) on the gradient batch, when the step will surely need it (a line
+    # search's first trial, rho without backtracking): computed here, it costs no
+    # dispatch and no read of its own
+    f_at_step: float | None = None
 
 
 class Front(NamedTuple):
@@ -42,6 +46,7 @@ class Front(NamedTuple):
     cg: CGState
     gx: Any  # g.x_cg (float64, 0-d)
     xx: Any  # x_cg.x_cg
+    f_step: Any = None  # f(x + f_at_step x_cg), when asked for
 
 
 def front(problem, fc: FrontConfig, x, lam, p_prev, batch, cbatch,
@@ -61,27 +66,37 @@ def front(problem, fc: FrontConfig, x, lam, p_prev, batch, cbatch,
     operands = make_operands(ops, fc.cg, op, ops.scale(-1.0, g), lam, m_inv)
     s = problem.backend.iterate(CG_LOOP, fc.cg, operands, x0)
     mark("cg")
-    return Front(loss, g, s, ops.vdot(g, s.x), ops.vdot(s.x, s.x))
+    f_step = None
+    if fc.f_at_step is not None:
+        f_step = problem.loss(ops.axpy(fc.f_at_step, s.x, x), batch)
+    return Front(loss, g, s, ops.vdot(g, s.x), ops.vdot(s.x, s.x), f_step)
 
 
-def host_solution(backend, fc: FrontConfig, fr: Front) -> tuple[float, CGSolution, float, float]:
-    """(f(x), the CG record, g.x_cg, |x_cg|^2), every scalar read in one transfer."""
+def host_solution(backend, fc: FrontConfig, fr: Front, ritz: bool = True):
+    """(f(x), the CG record, g.x_cg, |x_cg|^2, f_step or None), every scalar read in one
+    transfer. ritz=False leaves the record's Ritz values out (NaN), for a caller that
+    computes them later, outside the training clock, from the record's `lanczos`."""
     s = fr.cg
-    loss, i, status, num_gv, phi, alphas, betas, gx, xx = to_host(
-        backend, [fr.loss, s.i, s.status, s.num_gv, s.phi, s.alphas, s.betas, fr.gx, fr.xx])
+    loss, i, status, num_gv, phi, alphas, betas, gx, xx, f_step = to_host(
+        backend, [fr.loss, s.i, s.status, s.num_gv, s.phi, s.alphas, s.betas, fr.gx, fr.xx,
+                  fr.f_step])
     n = int(i)
     points = fc.cg.save_points if fc.cg.save_iterates else ()
     sol = CGSolution(
         x=s.x, status=CGStatus(int(status)), num_steps=n, num_gv=int(num_gv),
         phi=np.asarray(phi, dtype=np.float64)[: n + 1],
         saved=[(p, s.saved[k]) for k, p in enumerate(points) if p <= n],
-        ritz=ritz_values(np.asarray(alphas)[:n], np.asarray(betas)[:n]),
+        ritz=ritz_values(np.asarray(alphas)[:n], np.asarray(betas)[:n]) if ritz else _NO_RITZ,
+        lanczos=(np.asarray(alphas)[:n], np.asarray(betas)[:n]),
     )
-    return float(loss), sol, float(gx), float(xx)
+    return float(loss), sol, float(gx), float(xx), (None if f_step is None else float(f_step))
+
+
+_NO_RITZ = RitzValues(float("nan"), float("nan"), float("nan"))
 
 
 def to_host(backend, values: list) -> list:
     get = getattr(backend, "to_host", None)
     if get is not None:
         return get(values)
-    return [v if isinstance(v, (int, float)) else backend.to_numpy(v) for v in values]
+    return [v if v is None or isinstance(v, (int, float)) else backend.to_numpy(v) for v in values]

@@ -67,6 +67,7 @@ class CGSolution(NamedTuple):
     phi: np.ndarray  # phi(x_0), ..., phi(x_num_steps), float64
     saved: list  # [(iteration, iterate)] at ceil(gamma^j), ascending
     ritz: RitzValues
+    lanczos: tuple | None = None  # (alphas, betas) of the steps taken, float64 host arrays
 
 
 def cg_solve(backend, config: CGConfig, op, b, damping, m_inv=None, x0=None) -> CGSolution:

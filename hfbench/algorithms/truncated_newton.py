@@ -34,7 +34,7 @@ from .cg import CGConfig
 from .damping import Fixed, LevenbergMarquardt, Scheduled, reduction_ratio
 from . import tn_device
 from .front import FrontConfig, front, host_solution
-from .fused import fused, loss_at
+from .fused import fused, info_may_stay_on_device, loss_at
 from .linesearch import Armijo
 from .phases import Phases
 
@@ -102,9 +102,13 @@ def tn_init(config: TruncatedNewtonConfig, x) -> TruncatedNewtonState:
 
 
 def front_config(config: TruncatedNewtonConfig) -> FrontConfig:
+    # Without backtracking the step's first f is at step_size * x_cg, for the line
+    # search's first trial or for rho: the front computes it with the rest.
+    needs_f = config.line_search is not None or config.damping_rule.uses_rho
     return FrontConfig(cg=config.cg, curvature=config.curvature, preconditioner=config.preconditioner,
                        precond_exponent=config.precond_exponent,
-                       warm_start_decay=config.warm_start_decay)
+                       warm_start_decay=config.warm_start_decay,
+                       f_at_step=config.step_size if needs_f and not config.backtracking else None)
 
 
 def tn_step(config, problem, x, state, batch, curvature_batch=None):
@@ -119,7 +123,8 @@ def tn_step(config, problem, x, state, batch, curvature_batch=None):
         fr = front(problem, fc, x, state.lam, p_prev, batch, curvature_batch, clock.mark)
     else:
         fr = fused(problem, front, fc)(x, state.lam, p_prev, batch, curvature_batch)
-    f0, sol, gx, xx = host_solution(be, fc, fr)
+    lazy = info_may_stay_on_device()  # the runner: Ritz values after the clock stops
+    f0, sol, gx, xx, f_step = host_solution(be, fc, fr, ritz=not lazy)
     g = fr.g
     counts = {"n_grad": 1, "n_gv": sol.num_gv, "n_fwd": 0, "n_curv": 1,
               "n_precond": int(config.preconditioner)}
@@ -128,6 +133,9 @@ def tn_step(config, problem, x, state, batch, curvature_batch=None):
     p, it, f_p = _direction(config, sol, f_at)
     if f_p is not None:
         f_at.bind(p).known[1.0] = f_p
+    if f_step is not None:
+        f_at.bind(p).known[config.step_size] = f_step
+        counts["n_fwd"] += 1
     clock.mark("backtrack")
     alpha, f_new, accepted = _step_length(config, dots, f_at, p, f0)
     clock.mark("line_search")
@@ -149,6 +157,10 @@ def tn_step(config, problem, x, state, batch, curvature_batch=None):
         info["loss_after"] = f_new
     if config.damping_rule.uses_rho:
         info["rho"] = rho
+    if lazy:
+        del info["ritz_min"], info["ritz_max"], info["cond_est"], info["cg_status"]
+        info.update(_status=int(sol.status), _alphas=sol.lanczos[0], _betas=sol.lanczos[1],
+                    _host=tn_device.finish)
     return x_new, TruncatedNewtonState(state.step + 1, lam_next, sol.x), info
 
 

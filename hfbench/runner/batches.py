@@ -19,6 +19,8 @@ from ..errors import HFBenchError
 class IndexBatch(NamedTuple):
     grad: np.ndarray
     curvature: np.ndarray | None  # None: the gradient batch itself
+    perm: np.ndarray | None = None  # the epoch's permutation, grad = perm[start:start + len]
+    start: int = 0
 
 
 def index_stream(n: int, batch_size: int, seed: int, curvature_batch_size: int | None = None
@@ -38,4 +40,4 @@ def index_stream(n: int, batch_size: int, seed: int, curvature_batch_size: int |
         perm = rng.permutation(n)
         for start in range(0, n - batch_size + 1, batch_size):
             idx = perm[start : start + batch_size]
-            yield IndexBatch(idx, idx[:curvature_batch_size] if subset else None)
+            yield IndexBatch(idx, idx[:curvature_batch_size] if subset else None, perm, start)

@@ -33,19 +33,36 @@ class Feed:
         else:
             self.X, self.Y = X, Y
         self._trusted = _trusts(be)
+        self._perm = self._perm_dev = None
 
     def batch(self, idx: np.ndarray):
         if self.resident:
             # a full batch is the whole set (in another order, which a mean ignores)
-            return self.all if len(idx) == self.all.meta.size else self.be.take(self.all, idx)
+            n = len(idx)
+            return self.all if n == self.all.meta.size else self.be.take(self.all, idx, self._meta_of(n))
         X, Y = self.X[idx], self.Y[idx]
         if not self._trusted:  # a backend without the fast path checks every batch
             return self.be.batch(X, Y)
         return self.be.batch(X, Y, meta=self._meta_of(len(idx)))
 
     def __call__(self, idx):
+        if self.resident and idx.perm is not None and hasattr(self.be, "indices"):
+            return self._from_perm(idx)
         cb = None if idx.curvature is None else self.batch(idx.curvature)
         return self.batch(idx.grad), cb
+
+    def _from_perm(self, idx):
+        """The epoch's permutation goes to the device once; a batch is a slice of it."""
+        if idx.perm is not self._perm:
+            self._perm, self._perm_dev = idx.perm, self.be.indices(idx.perm)
+        n, c = len(idx.grad), idx.curvature
+        full = n == self.all.meta.size
+        b = self.all if full else self.be.take(self.all, self._perm_dev[idx.start:idx.start + n],
+                                               self._meta_of(n))
+        if c is None:
+            return b, None
+        return b, self.be.take(self.all, self._perm_dev[idx.start:idx.start + len(c)],
+                               self._meta_of(len(c)))
 
     def _meta_of(self, size: int) -> BatchMeta:
         if size not in self._metas:  # the whole set's label range bounds every batch's

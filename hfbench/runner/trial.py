@@ -75,6 +75,11 @@ class _Run:
         self.limits = dict((trial.budget or {}))
         ev = trial.eval or {}
         self.every = int(ev["every"]) if ev.get("every") else 0
+        # iterations and epochs as one step count: epoch >= E <=> step >= ceil(E n / b)
+        steps = [self.limits["iterations"]] if self.limits.get("iterations") else []
+        if self.limits.get("epochs"):
+            steps.append(math.ceil(self.limits["epochs"] * self.n_train / self.batch_size - 1e-9))
+        self._max_iterations = min(steps, default=math.inf)
         self.per_epoch = self.n_train // self.batch_size if ev.get("epoch_end") else 0
 
     @property
@@ -106,12 +111,9 @@ class _Run:
     def counted_budget_left(self) -> bool:
         """The budgets that need no clock: iterations, epochs, gradient passes."""
         lim = self.limits
-        return not (
-            (lim.get("iterations") is not None and self.iteration >= lim["iterations"])
-            or (lim.get("epochs") is not None and self.epoch >= lim["epochs"])
-            or (lim.get("grad_passes") is not None
-                and self.log.known_grad_passes() >= lim["grad_passes"])
-        )
+        if self.iteration >= self._max_iterations:  # iterations and epochs, as a step count
+            return False
+        return "grad_passes" not in lim or self.log.known_grad_passes() < lim["grad_passes"]
 
     def counts_due(self) -> bool:
         """A gradient-pass budget with counts still on the device: sync to read them, so
@@ -246,15 +248,16 @@ def _sync(clock, run, x) -> float:
 
 
 def _record(run, info) -> None:
+    """The step's row: its own counts (cumulative once flushed) and every number it reports."""
     run.iteration += 1
-    row = {"step": run.iteration, "epoch": run.epoch, "time_s": None}
-    for k in COUNTS:
-        row[k] = info.get(k, 0)  # this step's; cumulative once flushed
-    for k, v in info.items():
-        if k in COUNTS or k in ("deferred", "_host"):
-            continue
-        row["batch_loss" if k == "loss" else k] = v
-    run.log.add(row, info.get("_host"))
+    row = {"step": run.iteration, "epoch": run.epoch, "time_s": None, **_NO_COUNTS, **info}
+    row["batch_loss"] = row.pop("loss")
+    hook = row.pop("_host", None)
+    row.pop("deferred", None)
+    run.log.add(row, hook)
+
+
+_NO_COUNTS = dict.fromkeys(COUNTS, 0)
 
 
 def _diverged(run, bad) -> int:
