@@ -49,6 +49,11 @@ class HessianOperator:
     def __init__(self, th, objective: torch.Tensor):
         self.size, self._th = th.numel(), th
         self._g = torch.autograd.grad(objective, th, create_graph=True)[0]
+        self.value = objective.detach()  # f and g come with the setup: value_grad_curvature
+
+    @property
+    def grad(self) -> torch.Tensor:
+        return self._g.detach()
 
     def matvec(self, v: torch.Tensor) -> torch.Tensor:
         check_vector(v, self._th)

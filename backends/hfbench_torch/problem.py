@@ -72,6 +72,15 @@ class TorchProblem:
             self._ones = torch.ones((), dtype=value.dtype, device=value.device)
         return self._ones
 
+    def value_grad_curvature(self, x: torch.Tensor, batch, kind: str = "ggn"):
+        """(objective, gradient, operator) on one batch. For the Hessian the gradient
+        is the one its setup builds with create_graph, so the step runs one forward
+        pass and one backward where value_and_grad + curvature run two of each."""
+        op = self.curvature(x, batch, kind)
+        if kind == "hessian":
+            return op.value, op.grad, op
+        return (*self.value_and_grad(x, batch), op)
+
     def curvature(self, x: torch.Tensor, batch, kind: str = "ggn"):
         """One forward pass (and linearization) now; matvec reuses it (see curvature.py)."""
         if kind not in CURVATURE_KINDS:

@@ -53,10 +53,15 @@ def front(problem, fc: FrontConfig, x, lam, p_prev, batch, cbatch,
           mark: Callable[[str], None] = lambda name: None) -> Front:
     """The device work of one step; p_prev (or None) is the warm start before decay."""
     ops = problem.backend.ops
-    loss, g = problem.value_and_grad(x, batch)
-    mark("grad")
-    op = problem.curvature(x, batch if cbatch is None else cbatch, fc.curvature)
-    mark("curvature")
+    both = getattr(problem, "value_grad_curvature", None)
+    if cbatch is None and both is not None:  # one batch: a backend may share the work
+        loss, g, op = both(x, batch, fc.curvature)
+        mark("curvature")
+    else:
+        loss, g = problem.value_and_grad(x, batch)
+        mark("grad")
+        op = problem.curvature(x, batch if cbatch is None else cbatch, fc.curvature)
+        mark("curvature")
     m_inv = None
     if fc.preconditioner:
         d = problem.precondition(x, batch)
