@@ -13,12 +13,12 @@ model, initial vector (`models.init_params(spec, seed)`), batches (the first N o
 `runner.batches.index_stream(n_train, batch, seed)`) and step count.
 
 Timing. hfbench: the record's train_time_s (its warm-up/compilation is timed apart).
-Hand-written: two warm-up steps first, then the loop's own clock, which starts after
-a sync with the data already on the device and stops after the result (parameters
-and the per-step losses, read once) is back. The two sides alternate over `--rounds`
-rounds (which one goes first alternates too, so load drift on a shared machine hits
-both alike); the table gives the medians, their ratio, and the range of the per-round
-ratios.
+Hand-written: two warm-up steps first (a cell may set fewer), then the loop's own
+clock, which starts after a sync with the data already on the device and stops after
+the result (parameters and the per-step losses, read once) is back. The two sides
+alternate over `--rounds` rounds (which one goes first alternates too, so load drift
+on a shared machine hits both alike); the table gives the medians, their ratio, and
+the range of the per-round ratios.
 
 Check. The max relative difference of the per-step batch losses, hfbench's
 record["steps"][i]["batch_loss"] against the hand-written loop's, over all N steps in
@@ -30,14 +30,19 @@ the ill-conditioned boston net the float32 CG path amplifies rounding (hfbench's
 torch and JAX backends differ by about 10% at step 2 there), so the f64 column is the
 one that tells whether the algorithms agree.
 
-The second-order cells (hf_newton, hf_gauss_newton, newton, adaptive_hf, hf) run each
-algorithm with its suite's options (CELLS) against the loops of
+The second-order cells (hf_newton, hf_gauss_newton, newton, newton_tiny, adaptive_hf, hf)
+run each algorithm with its suite's options (CELLS) against the loops of
 `handwritten.{torch,jax}_loops` (HF_NEWTON_DOC ... NEWTON_DOC in `handwritten`), on
-nets small enough for a quick CPU run. In float64 they agree with hfbench to rounding
-(1e-16 .. 1e-12) over the 10 checked steps. hf's float32 check drifts (1e-4): CG
-iterates saved for backtracking often give the same loss to 7 digits, so float32
-rounding decides which one is taken; in float64 the same happens after ~20 steps,
-once lambda is small (hfbench's own torch and JAX backends part there alike).
+nets small enough for a quick CPU run, except newton, which runs at wang2024's size
+(n = 7,960, a 0.47 GiB float64 Hessian, seconds a step): a cell may cap its steps per
+run and rounds, and set its hand-written warm-up and float64-check steps (Cell.steps,
+rounds, warmup, check64_steps; the header lists them); newton_tiny (digits 64-8-10,
+n = 610) shows the per-step overhead where a step is milliseconds. In float64 they
+agree with hfbench to rounding (1e-16 .. 1e-12) over the checked steps. hf's float32
+check drifts (1e-4): CG iterates saved for backtracking often give the same loss to 7
+digits, so float32 rounding decides which one is taken; in float64 the same happens
+after ~20 steps, once lambda is small (hfbench's own torch and JAX backends part there
+alike).
 
 torch threads: --threads (default 1), set once for both sides. JAX on CPU takes its
 thread pool from XLA_FLAGS, which the header records, and its dense solves (newton's
@@ -120,10 +125,30 @@ class Cell:
     loss_scale: float = 1.0  # multiplies the per-example loss on both sides
     name: str = ""  # the --only key, the table's algorithm and the hand loop (default: algorithm)
     curvature_batch: int | None = None  # hfbench's curvature_batch_size (first K of the batch)
+    loop: str = ""  # the hand-written loop, when not the key
+    # per-cell limits for slow steps: at most this many steps per run / rounds (None: the
+    # command line's), hand-written warm-up steps, float64-check steps
+    steps: int | None = None
+    rounds: int | None = None
+    warmup: int = WARMUP_STEPS
+    check64_steps: int = CHECK64_STEPS
 
     @property
     def key(self) -> str:
         return self.name or self.algorithm
+
+    @property
+    def hand_name(self) -> str:
+        return self.loop or self.key
+
+    def runs(self, steps: int, rounds: int) -> tuple[int, int]:
+        """(steps per run, rounds) for this cell under the command line's."""
+        return (min(steps, self.steps or steps), min(rounds, self.rounds or rounds))
+
+    @property
+    def limited(self) -> bool:
+        return (self.steps is not None or self.rounds is not None or self.warmup != WARMUP_STEPS
+                or self.check64_steps != CHECK64_STEPS)
 
 
 MNIST = dict(dataset="mnist5k", activation="relu", loss="softmax_cross_entropy", batch=64)
@@ -141,17 +166,22 @@ CELLS = [
     # The second-order methods, each with its suite's settings (the hand-written side's
     # defaults are the same numbers; see handwritten.HF_NEWTON_DOC ... NEWTON_DOC).
     # suites/wang2024.yaml: hf_newton, hf_gauss_newton (sgn with a fixed damping), and
-    # damped_newton, which needs a net small enough for a dense Hessian: digits 64-8-10
-    # (610 weights) instead of the suite's 7,960.
+    # damped_newton, at the suite's size (n = 7,960: a step builds a 0.47 GiB float64
+    # Hessian and factors it, seconds on a CPU, so 3 steps and 3 rounds; hfbench's newton
+    # warms up with 1 step, so does the hand side) and on digits 64-8-10 (610 weights,
+    # milliseconds a step: there the per-step dispatch overhead shows).
     Cell("mnist5k 784-10-10 relu", sizes=(784, 10, 10), algorithm="hf_newton",
          params={"damping": 32.0, "step_size": 0.5, "adaptive_damping": False, "cg_stop": "residual",
                  "cg_tol": 1.0e-10, "cg_max_iters": 10}, **MNIST),
     Cell("mnist5k 784-10-10 relu", sizes=(784, 10, 10), algorithm="sgn", name="hf_gauss_newton",
          params={"damping": 4.0, "damping_rule": "fixed", "step_size": 0.5, "cg_iters": 10,
                  "line_search": False}, **MNIST),
+    Cell("mnist5k 784-10-10 relu", sizes=(784, 10, 10), algorithm="newton",
+         params={"damped": True, "damping": 32.0, "step_size": 0.5},
+         steps=3, rounds=3, warmup=1, check64_steps=2, **MNIST),
     Cell("digits 64-8-10 relu", dataset="digits", sizes=(64, 8, 10), activation="relu",
-         loss="softmax_cross_entropy", batch=64, algorithm="newton",
-         params={"damped": True, "damping": 32.0, "step_size": 0.5}),
+         loss="softmax_cross_entropy", batch=64, algorithm="newton", name="newton_tiny",
+         loop="newton", params={"damped": True, "damping": 32.0, "step_size": 0.5}),
     # suites/motokawa2020.yaml's adaptive_hf at one grid point (lambda 10, eps 1e-3, sigma 50,
     # L 100), on an MLP instead of LeNet (a LeNet step with 50 Hessian products is slow on a CPU).
     Cell("mnist5k 784-32-10 relu", sizes=(784, 32, 10), algorithm="adaptive_hf",
@@ -230,7 +260,7 @@ def hand_loop(cell: Cell, backend: str):
         from handwritten import torch_loops as loops
     else:
         from handwritten import jax_loops as loops
-    return getattr(loops, cell.key)
+    return getattr(loops, cell.hand_name)
 
 
 def run_hand(cell: Cell, backend: str, w: Workload, batches, dtype="float32"):
@@ -271,9 +301,12 @@ class Row:
     hf_counts: dict
     hw_fwd: float | None  # hand-written sgn: loss evaluations per step (full step + shrinks)
     hw_work: dict = field(default_factory=dict)  # hand-written: mean n_gv / n_fwd per step, if it says
+    steps: int = 0  # steps per run and rounds this cell ran
+    rounds: int = 0
 
 
 def measure(cell: Cell, backend: str, steps: int, rounds: int, check64: bool, log) -> Row:
+    steps, rounds = cell.runs(steps, rounds)
     trial = make_trial(cell, backend, steps, "float32")
     w = Workload(trial, steps)
     hf_s, hw_s, rec, hand = [], [], None, None
@@ -285,7 +318,7 @@ def measure(cell: Cell, backend: str, steps: int, rounds: int, check64: bool, lo
                     rec = run_hfbench(trial, folder)
                     hf_s.append(rec["train_time_s"] / rec["iterations"])
                 else:
-                    run_hand(cell, backend, w, w.batches[:WARMUP_STEPS])  # warm-up, untimed
+                    run_hand(cell, backend, w, w.batches[:cell.warmup])  # warm-up, untimed
                     hand = run_hand(cell, backend, w, w.batches)
                     hw_s.append(hand.seconds / steps)
             log(f"    round {r + 1}/{rounds}: hfbench {1e3 * hf_s[-1]:.3f} ms/step, "
@@ -297,13 +330,14 @@ def measure(cell: Cell, backend: str, steps: int, rounds: int, check64: bool, lo
     hw_fwd = None if alphas is None else float(np.mean([1 + round(-np.log2(a)) for a in alphas]))
     hw_work = {k: float(np.mean(hand.info[k])) for k in ("n_gv", "n_fwd") if hand.info.get(k)}
     return Row(cell, backend, 1e3 * statistics.median(hf_s), 1e3 * statistics.median(hw_s),
-               min(ratios), max(ratios), loss_diff(rec, hand.losses), c64, counts, hw_fwd, hw_work)
+               min(ratios), max(ratios), loss_diff(rec, hand.losses), c64, counts, hw_fwd, hw_work,
+               steps, rounds)
 
 
 def _check64(cell: Cell, backend: str, folder) -> float:
     """Untimed: both sides in float64 for a few steps, the same loss comparison."""
-    trial = make_trial(cell, backend, CHECK64_STEPS, "float64")
-    w = Workload(trial, CHECK64_STEPS)
+    trial = make_trial(cell, backend, cell.check64_steps, "float64")
+    w = Workload(trial, cell.check64_steps)
     rec = run_hfbench(trial, folder)
     return loss_diff(rec, run_hand(cell, backend, w, w.batches, dtype="float64").losses)
 
@@ -328,7 +362,7 @@ def cpu_model() -> str:
     return platform.processor() or "?"
 
 
-def header(args, backends) -> list[str]:
+def header(args, backends, cells=()) -> list[str]:
     import torch
 
     lines = [
@@ -362,8 +396,15 @@ def header(args, backends) -> list[str]:
         f"f64 check = the same over {CHECK64_STEPS} steps, both sides rerun in float64",
         "# work/step = hfbench's counts per step from its record (n_grad + n_gv, n_fwd); for sgn also "
         "the hand-written loop's loss evaluations, for the second-order loops its curvature "
-        "products (Gv: G, H or, for newton, none) and loss evaluations",
+        "products (Gv: G or H; for newton the n basis vectors of the dense Hessian) and loss "
+        "evaluations",
     ]
+    for c in cells:
+        if c.limited:
+            steps, rounds = c.runs(args.steps, args.rounds)
+            lines.append(f"# {c.key} ({c.label}) runs fewer: {steps} steps per run, {rounds} round{'s' if rounds != 1 else ''}, "
+                         f"{c.warmup} hand-written warm-up step{'s' if c.warmup != 1 else ''}, "
+                         f"f64 check over {c.check64_steps} steps")
     return lines
 
 
@@ -410,19 +451,22 @@ def notes(rows: list[Row]) -> list[str]:
             "batch at x for rho (one more forward pass); the hand-written loops get it from the GGN's",
             "forward pass, and the gradient, loss and Fisher diagonal from one forward/backward pass.",
         ]
-    if "newton" in keys:
+    if keys & {"newton", "newton_tiny"}:
         out += [
             "",
-            "newton: hfbench forms and factors H + lambda I in float64 whatever the dtype (its documented",
-            "choice); the hand-written loops solve in the working dtype (float32 here; a float64 solve",
-            "costs them ~10-15% more at n = 610).",
+            "newton: both sides build H from n Hessian-vector products in the working dtype (float32),",
+            "batched over chunks of basis vectors, into a float64 matrix, and factor H + lambda I by",
+            "Cholesky in float64 (hfbench's documented choice; the hand-written loops do the same).",
+            "hfbench also symmetrises H (its LU fallback needs it); the loops read the lower triangle.",
+            "At n = 7,960 the Cholesky (1.7e11 flops) is most of a step.",
         ]
     if "adaptive_hf" in keys:
         out += [
             "",
             "adaptive_hf at this grid point: Eq. 3's step is ~1e-6 of |d|, so rho (at the step taken,",
             "over the model decrease at d) stays ~1e-3 and lambda grows 1.5x every step; CG then",
-            "converges in a few iterations, and the relative rule still runs to 11-13.",
+            "converges in a few iterations, and the code's r.r < 1e-20 stop ends it first (12",
+            "iterations at step 1, 2 from about step 25 on; the relative rule alone ran 7-13).",
         ]
     if not all(comparable(r.cell) for r in rows):
         missing = sorted(set(SGN_CODE_OPTIONS) - set(algorithms.defaults("sgn")))
@@ -447,7 +491,7 @@ def parse(argv=None):
     p.add_argument("--rounds", type=int, help="interleaved rounds (default 5; --quick 2)")
     p.add_argument("--quick", action="store_true", help="a short look: 30 steps, 2 rounds")
     p.add_argument("--only", help="comma-separated algorithms (sgd, adam, sgn, hf_newton, "
-                   "hf_gauss_newton, newton, adaptive_hf, hf)")
+                   "hf_gauss_newton, newton, newton_tiny, adaptive_hf, hf)")
     p.add_argument("--backends", default="torch,jax", help="comma-separated (default torch,jax)")
     p.add_argument("--threads", type=int, default=1, help="torch threads, both sides (default 1)")
     p.add_argument("--no-check64", action="store_true", help="skip the float64 loss check")
@@ -455,7 +499,7 @@ def parse(argv=None):
     args = p.parse_args(argv)
     args.steps = args.steps or (30 if args.quick else 200)
     args.rounds = args.rounds or (2 if args.quick else 5)
-    if args.steps <= WARMUP_STEPS or args.rounds < 1:
+    if args.steps <= WARMUP_STEPS or args.rounds < 1:  # a cell's own warm-up may be shorter
         p.error(f"--steps must exceed {WARMUP_STEPS} and --rounds be >= 1")
     return args
 
@@ -477,7 +521,7 @@ def main(argv=None) -> int:
 
         jax.config.update("jax_enable_x64", True)  # as hfbench's JAX backend does on construction
     cells = [c for c in CELLS if only is None or c.key in only]
-    head = header(args, backends)
+    head = header(args, backends, cells)
     print("\n".join(head), flush=True)
     rows, t0 = [], time.perf_counter()
     for cell in cells:

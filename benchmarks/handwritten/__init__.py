@@ -149,7 +149,9 @@ and Eq. 3, with their public code's CG and damping). Per step t = 1, 2, ...:
   2. CG on (H + lambda I) d = -g from x0 = 0.95 d_{t-1} (zero at t = 1): r0 = b - A x0,
      phi_0 = -1/2 x0.(r0 + b), phi_{i+1} = phi_i - alpha_i/2 r_i.r_i; stop at i
      (iterations done) when i > k + 1, phi_i != 0 and (phi_i - phi_{i-k}) / phi_i < 1e-4,
-     k = max(10, floor(0.1 (i - 1))), or at 50 iterations, or at p.Ap <= 0.
+     k = max(10, floor(0.1 (i - 1))), or once r_i.r_i < 1e-20 (1e-80 in float64; the code
+     tests r.r before every iteration, which is this test on the residual just computed),
+     or at 50 iterations, or at p.Ap <= 0.
   3. beta1 = eps / (eps + 2 sigma); alpha_t = 4 (|d|^2 (1 - beta1) - |d| (beta1 - beta1^t)
      sigma) / (3 L (1 - beta1^t)^2 sigma); m = beta1 m + (1 - beta1) d, v = beta2 v +
      (1 - beta2) d^2; x_new = x + alpha_t (m / (1 - beta1^t)) / (sqrt(v / (1 - beta2^t)) + mu).
@@ -158,6 +160,18 @@ and Eq. 3, with their public code's CG and damping). Per step t = 1, 2, ...:
      *= 2/3 if rho > 3/4; lambda >= 0.1.
   Grid point: lambda_0 10, eps 1e-3, sigma 50, L 100, beta2 1e-6, mu 1e-8.
 """
+
+
+def rr_floor(dtype: str) -> float:
+    """Motokawa and Tezuka's code ends CG once r.r falls below this (by the vectors' dtype)."""
+    return 1e-80 if "64" in str(dtype) else 1e-20
+
+
+def hessian_chunk(n: int, itemsize: int, budget: int = 64 << 20) -> int:
+    """Basis vectors per batched Hessian product in the newton loops: about `budget` bytes
+    of temporaries (per row a few working-dtype vectors of length n and its float64 copy)."""
+    return max(1, min(n, budget // (n * (3 * itemsize + 8))))
+
 
 HF_DOC = """hf as suites/martens2010.yaml's `hf` entry runs it (Martens 2010, as his released
 nnet_train_2.m / conjgrad_1.m do). Per step:
@@ -178,7 +192,15 @@ nnet_train_2.m / conjgrad_1.m do). Per step:
   7. lambda *= 3/2 if rho < 1/4 or NaN, *= 2/3 if rho > 3/4 (from 45).
 """
 
-NEWTON_DOC = """newton as suites/wang2024.yaml's damped_newton entry runs it: the dense Hessian H of
-the batch objective (torch.func.jacfwd of grad / jax.hessian: forward over reverse,
-vmapped over the basis), (H + 32 I) p = -g by Cholesky in the working dtype, x += 0.5 p.
+NEWTON_DOC = """newton as suites/wang2024.yaml's damped_newton entry runs it. Per step:
+  1. f, g on the batch, and the dense Hessian H of the batch objective, built row by row
+     into one n x n float64 buffer from Hessian-vector products in the working dtype,
+     one batched (vmapped) product per chunk of basis vectors e_s .. e_s+k-1 (torch:
+     torch.func.vmap of the double backward of the gradient kept with create_graph;
+     JAX: jax.vmap of jax.linearize of jax.value_and_grad, chunks in a lax.fori_loop).
+     k keeps a chunk's temporaries near 64 MiB (all n rows at once for small n).
+  2. (H + 32 I) p = -g by Cholesky in float64 (the lower triangle; no symmetrisation),
+     p back in the working dtype; x += 0.5 p.
+At n = 7,960 (wang2024's net) the matrix is 0.47 GiB: torch factors it in place (one
+buffer, allocated once); XLA's Cholesky writes a second one.
 """

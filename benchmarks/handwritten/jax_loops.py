@@ -37,7 +37,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from . import MLP, SGN_DEFAULTS, LoopResult, join_flat, sgn_host_update, split_flat, targets
+from . import (MLP, SGN_DEFAULTS, LoopResult, hessian_chunk, join_flat, rr_floor,
+               sgn_host_update, split_flat, targets)
 
 ACT = {"relu": jax.nn.relu, "sigmoid": jax.nn.sigmoid, "tanh": jnp.tanh}
 
@@ -377,19 +378,25 @@ def _k_table(limit: int, k_min: int, rule: str):
     return tuple(max(k_min, f(i)) for i in range(limit + 1))
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1))
-def _adaptive_hf_step(net, cfg, state, X, Y, idx):
-    limit, cg_eps, k_table, decay, L, sigma, eps, beta2, mu, lam_min = cfg
+@functools.partial(jax.jit, static_argnums=(0, 1, 2))
+def _adaptive_hf_step(net, cfg, cold, state, X, Y, idx):
+    limit, cg_eps, k_table, floor, decay, L, sigma, eps, beta2, mu, lam_min = cfg
     theta, d_prev, m, v, lam, t = state  # lam, like every scalar here, in float64
     xb, yb = X[idx], Y[idx]
     f0, g, hv = _hessian_products(net, theta, xb, yb)
     dt = g.dtype
     av = lambda u: hv(u) + lam.astype(dt) * u  # noqa: E731
     ks = jnp.asarray(k_table, jnp.int32)
-    # CG from x0 = decay d_prev (zero at the first step: then A x0 = 0 exactly)
-    b, x0 = -g, decay * d_prev
-    r0 = b - av(x0)
-    phi = jnp.zeros(limit + 1, jnp.float64).at[0].set(-0.5 * (_dot64(x0, r0) + _dot64(x0, b)))
+    # CG from x0 = decay d_prev; at the first step (cold, a second compiled version) from
+    # zero, with r0 = b and no product
+    b = -g
+    if cold:
+        x0, r0, phi0 = jnp.zeros_like(g), b, 0.0
+    else:
+        x0 = decay * d_prev
+        r0 = b - av(x0)
+        phi0 = -0.5 * (_dot64(x0, r0) + _dot64(x0, b))
+    phi = jnp.zeros(limit + 1, jnp.float64).at[0].set(phi0)
 
     def body(s):
         i, x, r, d, rr, phi, _ = s
@@ -406,7 +413,8 @@ def _adaptive_hf_step(net, cfg, state, X, Y, idx):
         prev = phi[jnp.maximum(i1 - k, 0)]
         rule = (i1 > k + 1) & (phi_i != 0) & ((phi_i - prev) / jnp.where(phi_i != 0, phi_i, 1.0) < cg_eps)
         rr_new = _dot64(r, r)
-        return i1, x, r, r + (rr_new / rr).astype(dt) * d, rr_new, phi, ~ok | rule
+        solved = rr_new < floor  # the code's numerical stop (r.r < 1e-20 in float32)
+        return i1, x, r, r + (rr_new / rr).astype(dt) * d, rr_new, phi, ~ok | rule | solved
 
     s0 = (jnp.int32(0), x0, r0, r0, _dot64(r0, r0), phi, jnp.bool_(False))
     i, d, _, _, _, phi, _ = lax.while_loop(lambda s: (s[0] < limit) & ~s[6], body, s0)
@@ -435,20 +443,27 @@ def _adaptive_hf_step(net, cfg, state, X, Y, idx):
 def adaptive_hf(theta0, X, Y, batches, *, net: MLP, damping: float = 10.0, eps: float = 1e-3,
                 sigma: float = 50.0, L: float = 100.0, beta2: float = 1e-6, mu: float = 1e-8,
                 cg_max_iters: int = 50, cg_eps: float = 1e-4, cg_k_min: int = 10,
-                decay: float = 0.95, damping_min: float = 0.1, dtype: str = "float32") -> LoopResult:
+                cg_rr_floor: float | None = None, decay: float = 0.95, damping_min: float = 0.1,
+                dtype: str = "float32") -> LoopResult:
     """Motokawa and Tezuka's Adaptive HF (see handwritten.ADAPTIVE_HF_DOC)."""
     data = _Data(X, Y, batches, net, dtype)
     theta = _theta0(theta0, dtype)
     zeros = jnp.zeros_like(theta)
     state = (theta, zeros, zeros, zeros, jnp.asarray(max(damping, damping_min), jnp.float64), jnp.int32(1))
-    cfg = (cg_max_iters, cg_eps, _k_table(cg_max_iters, cg_k_min, "relative"), decay, L, sigma,
-           eps, beta2, mu, damping_min)
+    floor = rr_floor(dtype) if cg_rr_floor is None else float(cg_rr_floor)
+    cfg = (cg_max_iters, cg_eps, _k_table(cg_max_iters, cg_k_min, "relative"), floor, decay, L,
+           sigma, eps, beta2, mu, damping_min)
+
+    started = False  # the first step runs cold: no warm start, so no product for it
 
     def step(state, idx):
-        state, f0, it = _adaptive_hf_step(net, cfg, state, data.X, data.Y, idx)
-        return state, f0, (it, it + 1)  # + the warm start's product (at x0 = 0 too)
+        nonlocal started
+        cold, started = not started, True
+        state, f0, it = _adaptive_hf_step(net, cfg, cold, state, data.X, data.Y, idx)
+        return state, f0, (it, it + (not cold))  # + the warm start's product
 
-    return _timed(data, state, _run_jitted(data, step, ("cg_iters", "n_gv")), lambda s: np.asarray(s[0]))
+    out = _timed(data, state, _run_jitted(data, step, ("cg_iters", "n_gv")), lambda s: np.asarray(s[0]))
+    return out._replace(info={**out.info, "n_fwd": [1] * len(out.losses)})  # f at the new point
 
 
 def _grad_and_fisher_diag(net: MLP, theta, xb, yb):
@@ -476,9 +491,10 @@ def _grad_and_fisher_diag(net: MLP, theta, xb, yb):
     return f0, jnp.concatenate(gs), jnp.concatenate(ds) * n
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1))
-def _hf_front(net, cfg, theta, X, Y, idx, p_prev, lam):
-    """f, g, D, the GGN on the curvature batch, and preconditioned CG with Martens' stop."""
+@functools.partial(jax.jit, static_argnums=(0, 1, 2))
+def _hf_front(net, cfg, cold, theta, X, Y, idx, p_prev, lam):
+    """f, g, D, the GGN on the curvature batch, and preconditioned CG with Martens' stop
+    (cold: the first step, CG from zero with no product for x0, p_prev unused)."""
     limit, cg_eps, k_table, slot_table, n_slots, kc, exponent, decay = cfg
     xb, yb = X[idx], Y[idx]
     f0, g, diag = _grad_and_fisher_diag(net, theta, xb, yb)
@@ -486,10 +502,15 @@ def _hf_front(net, cfg, theta, X, Y, idx, p_prev, lam):
     m_inv = (diag + lam) ** (-exponent)
     av = lambda v: gv(v) + lam * v  # noqa: E731
     ks, slots = jnp.asarray(k_table, jnp.int32), jnp.asarray(slot_table, jnp.int32)
-    b, x0, dt = -g, decay * p_prev, g.dtype
-    r0 = b - av(x0)
+    b, dt = -g, g.dtype
+    if cold:
+        x0, r0, phi0 = jnp.zeros_like(g), b, 0.0
+    else:
+        x0 = decay * p_prev
+        r0 = b - av(x0)
+        phi0 = -0.5 * (_dot64(x0, r0) + _dot64(x0, b))
     z0 = m_inv * r0
-    phi = jnp.zeros(limit + 1, jnp.float64).at[0].set(-0.5 * (_dot64(x0, r0) + _dot64(x0, b)))
+    phi = jnp.zeros(limit + 1, jnp.float64).at[0].set(phi0)
     saved = jnp.zeros((n_slots, g.shape[0]), dt)
 
     def body(s):
@@ -568,9 +589,11 @@ def hf(theta0, X, Y, batches, *, net: MLP, curvature_batch: int, damping: float 
     def run(theta):
         losses, iters, fwds = [], [], []
         trace = {"backtrack_iter": [], "lambda": [], "rho": [], "alpha": []}
-        lam, p_prev = float(damping), jnp.zeros_like(theta)
+        lam, p_prev, products = float(damping), None, []
         for idx in data.idx:
-            x, saved, g, fs, n, phi = _hf_front(net, cfg, theta, data.X, data.Y, idx, p_prev, lam)
+            cold = p_prev is None
+            x, saved, g, fs, n, phi = _hf_front(net, cfg, cold, theta, data.X, data.Y, idx,
+                                                theta if cold else p_prev, lam)
             fs, n, phi = jax.device_get((fs, n, phi))  # one read
             f0, fc0, n = float(fs[0]), float(fs[1]), int(n)
 
@@ -617,32 +640,42 @@ def hf(theta0, X, Y, batches, *, net: MLP, curvature_batch: int, damping: float 
             p_prev = x
             losses.append(f0)
             iters.append(n)
+            products.append(n + (not cold))  # + the warm start's product
             fwds.append(nf)
-        return theta, losses, {"cg_iters": iters, "n_gv": [i + 1 for i in iters], "n_fwd": fwds, **trace}
+        return theta, losses, {"cg_iters": iters, "n_gv": products, "n_fwd": fwds, **trace}
 
     return _timed(data, theta, run, np.asarray)
 
 
-@functools.partial(jax.jit, static_argnums=0)
-def _newton_step(net, theta, X, Y, idx, lam, step):
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _newton_step(net, chunk, theta, X, Y, idx, lam, step):
     f = lambda th: objective(net, unflatten(net, th), X[idx], Y[idx])  # noqa: E731
+    (f0, g), lin = jax.linearize(jax.value_and_grad(f), theta)
+    n, dt = theta.size, theta.dtype
 
-    def grad_aux(th):
-        f0, g = jax.value_and_grad(f)(th)
-        return g, (f0, g)
+    def rows(i, H):  # H[j] = H e_j for one chunk of j (the last chunk overlaps: same rows)
+        start = jnp.minimum(i * chunk, n - chunk)
+        E = (jnp.arange(n)[None, :] == (start + jnp.arange(chunk))[:, None]).astype(dt)
+        Hv = jax.vmap(lambda v: lin(v)[1])(E)
+        return lax.dynamic_update_slice_in_dim(H, Hv.astype(jnp.float64), start, 0)
 
-    H, (f0, g) = jax.jacfwd(grad_aux, has_aux=True)(theta)  # = jax.hessian, plus f and g
-    c = jax.scipy.linalg.cho_factor(H + lam * jnp.eye(theta.size, dtype=theta.dtype), lower=True)
-    return theta - step * jax.scipy.linalg.cho_solve(c, g), f0
+    H = lax.fori_loop(0, -(-n // chunk), rows, jnp.zeros((n, n), jnp.float64))
+    diag = jnp.arange(n)
+    c = jax.scipy.linalg.cho_factor(H.at[diag, diag].add(lam), lower=True)  # in place: no eye
+    p = jax.scipy.linalg.cho_solve(c, g.astype(jnp.float64)).astype(dt)
+    return theta - step * p, f0
 
 
 def newton(theta0, X, Y, batches, *, net: MLP, damping: float = 32.0, step_size: float = 0.5,
-           dtype: str = "float32") -> LoopResult:
+           chunk: int | None = None, dtype: str = "float32") -> LoopResult:
     """Wang and Huang's damped Newton (see handwritten.NEWTON_DOC)."""
     data = _Data(X, Y, batches, net, dtype)
+    theta = _theta0(theta0, dtype)
+    k = chunk or hessian_chunk(theta.size, theta.dtype.itemsize)
 
     def step(theta, idx):
-        theta, f0 = _newton_step(net, theta, data.X, data.Y, idx, damping, step_size)
+        theta, f0 = _newton_step(net, k, theta, data.X, data.Y, idx, damping, step_size)
         return theta, f0, ()
 
-    return _timed(data, _theta0(theta0, dtype), _run_jitted(data, step), np.asarray)
+    out = _timed(data, theta, _run_jitted(data, step), np.asarray)
+    return out._replace(info={"n_gv": [theta.size] * len(out.losses)})  # one product per basis vector

@@ -36,7 +36,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import MLP, SGN_DEFAULTS, LoopResult, join_flat, sgn_host_update, split_flat, targets
+from . import (MLP, SGN_DEFAULTS, LoopResult, hessian_chunk, join_flat, rr_floor,
+               sgn_host_update, split_flat, targets)
 
 ACT = {"relu": torch.relu, "sigmoid": torch.sigmoid, "tanh": torch.tanh}
 ACT_MODULE = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
@@ -431,12 +432,13 @@ def _ratio(f0: float, f1: float, model: float) -> float:
 def adaptive_hf(theta0, X, Y, batches, *, net: MLP, damping: float = 10.0, eps: float = 1e-3,
                 sigma: float = 50.0, L: float = 100.0, beta2: float = 1e-6, mu: float = 1e-8,
                 cg_max_iters: int = 50, cg_eps: float = 1e-4, cg_k_min: int = 10,
-                decay: float = 0.95, damping_min: float = 0.1, device="cpu",
-                dtype: str = "float32") -> LoopResult:
+                cg_rr_floor: float | None = None, decay: float = 0.95, damping_min: float = 0.1,
+                device="cpu", dtype: str = "float32") -> LoopResult:
     """Motokawa and Tezuka's Adaptive HF (see handwritten.ADAPTIVE_HF_DOC)."""
     data = _Data(X, Y, batches, net, device, dtype)
     theta, net_out = _theta(theta0, data), _flat_net(net)
     b1 = eps / (eps + 2 * sigma)
+    floor = rr_floor(dtype) if cg_rr_floor is None else float(cg_rr_floor)
 
     def cg(av, g, x0):
         """CG on A x = b = -g from x0 with the 'relative' stop; (x, phi(x), iterations, products)."""
@@ -463,6 +465,10 @@ def adaptive_hf(theta0, X, Y, batches, *, net: MLP, damping: float = 10.0, eps: 
             if it > k + 1 and phi[it] != 0 and (phi[it] - phi[it - k]) / phi[it] < cg_eps:
                 break
             rr_new = _dotf(r, r)
+            if rr_new < 2 * floor and r.dtype != torch.float64:  # the test below in float64
+                rr_new = torch.dot(r.double(), r.double()).item()
+            if rr_new < floor:  # the code's numerical stop (r.r < 1e-20 in float32)
+                break
             d = torch.add(r, d, alpha=rr_new / rr)
             rr = rr_new
         return x, phi[it], it, n_gv
@@ -641,28 +647,40 @@ def hf(theta0, X, Y, batches, *, net: MLP, curvature_batch: int, damping: float 
 
 
 def newton(theta0, X, Y, batches, *, net: MLP, damping: float = 32.0, step_size: float = 0.5,
-           device="cpu", dtype: str = "float32") -> LoopResult:
+           chunk: int | None = None, device="cpu", dtype: str = "float32") -> LoopResult:
     """Wang and Huang's damped Newton (see handwritten.NEWTON_DOC): the dense Hessian from
-    torch.func (forward over reverse, vmapped over the basis), Cholesky."""
+    vmapped double backwards over chunks of the basis, float64 Cholesky in place."""
     data = _Data(X, Y, batches, net, device, dtype)
     theta, net_out = _theta(theta0, data), _flat_net(net)
-    eye = torch.eye(theta.numel(), dtype=theta.dtype, device=theta.device)
+    n = theta.numel()
+    k = chunk or hessian_chunk(n, theta.element_size())
+    # rows[j] = H e_j; rows.mT (a view) is H in the column-major order LAPACK factors in place
+    rows = torch.empty((n, n), dtype=torch.float64, device=theta.device)
+    basis = torch.zeros((k, n), dtype=theta.dtype, device=theta.device)
+    info = torch.empty((), dtype=torch.int32, device=theta.device)
 
     def run():
         nonlocal theta
         losses = []
         for idx in data.idx:
             xb, yb = data.batch(idx)
-
-            def grad_and_value(th):
-                g, f = torch.func.grad_and_value(lambda t: objective(net, net_out(t, xb), yb))(th)
-                return g, (g, f)
-
-            H, (g, f0) = torch.func.jacfwd(grad_and_value, has_aux=True)(theta)
-            L = torch.linalg.cholesky(H.add_(eye, alpha=damping))
-            p = torch.cholesky_solve(g.unsqueeze(1), L).squeeze(1)
-            theta = theta.add(p, alpha=-step_size)
-            losses.append(f0)
-        return losses, {}
+            th = theta.detach().requires_grad_()
+            f = objective(net, net_out(th, xb), yb)
+            (g,) = torch.autograd.grad(f, th, create_graph=True)
+            hv = torch.func.vmap(lambda v: torch.autograd.grad(g, th, v, retain_graph=True)[0])
+            for start in range(0, n, k):
+                m = min(k, n - start)
+                E = basis[:m].zero_()
+                E.diagonal(offset=start).fill_(1.0)  # E[i, start + i] = 1
+                rows[start : start + m].copy_(hv(E))
+            A = rows.mT
+            A.diagonal().add_(damping)
+            L, _ = torch.linalg.cholesky_ex(A, out=(A, info))  # reads the lower triangle
+            rhs = g.detach().to(torch.float64).unsqueeze(1)
+            y = torch.linalg.solve_triangular(L, rhs, upper=False)
+            p = torch.linalg.solve_triangular(L.mT, y, upper=True).squeeze(1)
+            theta = theta.add(p.to(theta.dtype), alpha=-step_size)
+            losses.append(f.detach())
+        return losses, {"n_gv": [n] * len(losses)}
 
     return _timed(data, run, lambda: theta.cpu().numpy())
