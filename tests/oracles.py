@@ -268,3 +268,39 @@ def reference(spec: ModelSpec, theta, X, Y) -> Reference:
         fisher=np_(g.T @ g / b + spec.l2 * eye), diag=np_((g**2).mean(0)), jac=np_(jac),
         per_example=np_(g), z=np_(z),
     )
+
+
+# ----------------------------------------------------------------------------- test doubles
+
+
+class Counter:
+    """f(alpha) that records every alpha it is called with."""
+
+    def __init__(self, fn):
+        self.fn, self.calls = fn, []
+
+    def __call__(self, alpha):
+        self.calls.append(alpha)
+        return self.fn(alpha)
+
+
+class WrappedProblem:
+    """A backend problem whose gradient, curvature and preconditioner are the inner
+    problem's; subclasses change loss(). It has no `fuse` or `value_grad_curvature`,
+    so an algorithm takes its unfused path and calls loss() itself."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.spec, self.backend = inner.spec, inner.backend
+
+    def value_and_grad(self, x, batch):
+        return self.inner.value_and_grad(x, batch)
+
+    def curvature(self, x, batch, kind="ggn"):
+        return self.inner.curvature(x, batch, kind)
+
+    def precondition(self, x, batch):
+        return self.inner.precondition(x, batch)
+
+    def loss(self, x, batch):
+        return self.inner.loss(x, batch)

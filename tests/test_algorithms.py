@@ -26,6 +26,7 @@ from hfbench import algorithms as algs
 
 from conftest import make_backend as backend_of
 from conftest import missing_backends
+from oracles import WrappedProblem
 
 NAMES = ("hf", "sgn", "adaptive_hf", "hf_newton", "newton", "sgd", "adam")
 HF_FAMILY = ("hf", "sgn", "adaptive_hf", "hf_newton")
@@ -583,21 +584,8 @@ def test_hf_rho_against_dense_model(backend_name, rho_model):
         assert info["rho"] == pytest.approx((f1 - f0) / model, rel=1e-8)
 
 
-class AlwaysWorse:
+class AlwaysWorse(WrappedProblem):
     """A problem whose loss() at any trial point is 1 above f(x): Armijo must fail."""
-
-    def __init__(self, inner):
-        self.inner = inner
-        self.spec, self.backend = inner.spec, inner.backend
-
-    def value_and_grad(self, x, batch):
-        return self.inner.value_and_grad(x, batch)
-
-    def curvature(self, x, batch, kind="ggn"):
-        return self.inner.curvature(x, batch, kind)
-
-    def precondition(self, x, batch):
-        return self.inner.precondition(x, batch)
 
     def loss(self, x, batch):
         return self.inner.loss(x, batch) + 1.0

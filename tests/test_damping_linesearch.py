@@ -25,6 +25,7 @@ from hfbench import algorithms as alg
 from hfbench.algorithms.backtrack import backtrack
 from hfbench.algorithms.damping import Fixed, LevenbergMarquardt, Scheduled
 from hfbench.algorithms.linesearch import Armijo
+from oracles import Counter
 
 # ----------------------------------------------------------------------------- LM rule
 
@@ -156,17 +157,6 @@ def test_sgn_schedule_reaches_info(backend_name, kind):
 
 
 # ----------------------------------------------------------------------------- Armijo
-
-
-class Counter:
-    """f(alpha) that records every alpha it is called with."""
-
-    def __init__(self, fn):
-        self.fn, self.calls = fn, []
-
-    def __call__(self, alpha):
-        self.calls.append(alpha)
-        return self.fn(alpha)
 
 
 def test_armijo_accepts_first_sufficient_decrease():

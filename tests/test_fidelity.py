@@ -40,6 +40,7 @@ from hfbench.suite import SuiteError, expand, loads
 from hfbench.testing.reference import DenseReference
 
 from conftest import backend_params, make_data, missing_backends
+from oracles import Counter, WrappedProblem
 from conftest import make_backend as backend_of
 
 SOFTMAX, SIGMOID, SQUARED = "softmax_cross_entropy", "sigmoid_cross_entropy", "squared_error"
@@ -117,34 +118,14 @@ class Line:
         return 0.0
 
 
-class Counter:
-    """f(alpha) that records every alpha it is called with."""
-
-    def __init__(self, fn):
-        self.fn, self.calls = fn, []
-
-    def __call__(self, alpha):
-        self.calls.append(alpha)
-        return self.fn(alpha)
-
-
-class Recording:
+class Recording(WrappedProblem):
     """A problem whose loss() records every point it is asked about, `shift`ed above the
     truth (shift = 100 on these nets, whose losses are O(1): every trial point looks worse
     than f(x), so every Armijo test fails); gradient and curvature are the inner problem's."""
 
     def __init__(self, inner, shift: float = 0.0):
-        self.inner, self.shift, self.points = inner, shift, []
-        self.spec, self.backend = inner.spec, inner.backend
-
-    def value_and_grad(self, x, batch):
-        return self.inner.value_and_grad(x, batch)
-
-    def curvature(self, x, batch, kind="ggn"):
-        return self.inner.curvature(x, batch, kind)
-
-    def precondition(self, x, batch):
-        return self.inner.precondition(x, batch)
+        super().__init__(inner)
+        self.shift, self.points = shift, []
 
     def loss(self, x, batch):
         self.points.append(host(self.backend, x))
