@@ -98,6 +98,7 @@ from handwritten import MLP  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "reports" / "cpu" / "harness_overhead.txt"
+GPU_OUT = ROOT / "reports" / "gpu" / "harness_overhead.txt"
 SEED = 0
 WARMUP_STEPS = 2
 CHECK64_STEPS = 10
@@ -218,10 +219,10 @@ def comparable(cell: Cell) -> bool:
     return cell.key != "sgn" or sgn_comparable()
 
 
-def make_trial(cell: Cell, backend: str, steps: int, dtype: str):
+def make_trial(cell: Cell, backend: str, steps: int, dtype: str, device: str = "cpu"):
     """One hfbench trial through the suite API (validated like a suite file)."""
     doc = {
-        "name": "harness_overhead", "backends": [backend], "seeds": [SEED], "device": "cpu",
+        "name": "harness_overhead", "backends": [backend], "seeds": [SEED], "device": device,
         "dtype": dtype, "tf32": False,
         "workloads": {"cell": {
             "dataset": cell.dataset,
@@ -263,9 +264,11 @@ def hand_loop(cell: Cell, backend: str):
     return getattr(loops, cell.hand_name)
 
 
-def run_hand(cell: Cell, backend: str, w: Workload, batches, dtype="float32"):
+def run_hand(cell: Cell, backend: str, w: Workload, batches, dtype="float32", device="cpu"):
     fn = hand_loop(cell, backend)
-    return fn(w.theta0, w.ds.X_train, w.ds.y_train, batches, net=w.net, dtype=dtype, **cell.hand)
+    # the JAX loops take JAX's default device: the GPU where there is one, as hfbench's "cuda"
+    where = {"device": device} if backend == "torch" else {}
+    return fn(w.theta0, w.ds.X_train, w.ds.y_train, batches, net=w.net, dtype=dtype, **where, **cell.hand)
 
 
 def run_hfbench(trial, folder) -> dict:
@@ -305,9 +308,10 @@ class Row:
     rounds: int = 0
 
 
-def measure(cell: Cell, backend: str, steps: int, rounds: int, check64: bool, log) -> Row:
+def measure(cell: Cell, backend: str, steps: int, rounds: int, check64: bool, log,
+            device: str = "cpu") -> Row:
     steps, rounds = cell.runs(steps, rounds)
-    trial = make_trial(cell, backend, steps, "float32")
+    trial = make_trial(cell, backend, steps, "float32", device)
     w = Workload(trial, steps)
     hf_s, hw_s, rec, hand = [], [], None, None
     with tempfile.TemporaryDirectory(prefix="hfbench_overhead_") as folder:
@@ -318,12 +322,12 @@ def measure(cell: Cell, backend: str, steps: int, rounds: int, check64: bool, lo
                     rec = run_hfbench(trial, folder)
                     hf_s.append(rec["train_time_s"] / rec["iterations"])
                 else:
-                    run_hand(cell, backend, w, w.batches[:cell.warmup])  # warm-up, untimed
-                    hand = run_hand(cell, backend, w, w.batches)
+                    run_hand(cell, backend, w, w.batches[:cell.warmup], device=device)  # warm-up, untimed
+                    hand = run_hand(cell, backend, w, w.batches, device=device)
                     hw_s.append(hand.seconds / steps)
             log(f"    round {r + 1}/{rounds}: hfbench {1e3 * hf_s[-1]:.3f} ms/step, "
                 f"hand {1e3 * hw_s[-1]:.3f} ms/step")
-        c64 = _check64(cell, backend, folder) if check64 else None
+        c64 = _check64(cell, backend, folder, device) if check64 else None
     ratios = [a / b for a, b in zip(hf_s, hw_s)]
     counts = {k: rec["steps"][-1].get(k, 0) / rec["iterations"] for k in ("n_grad", "n_gv", "n_fwd")}
     alphas = hand.info.get("alpha") if cell.key == "sgn" else None  # sgn's line search
@@ -334,12 +338,12 @@ def measure(cell: Cell, backend: str, steps: int, rounds: int, check64: bool, lo
                steps, rounds)
 
 
-def _check64(cell: Cell, backend: str, folder) -> float:
+def _check64(cell: Cell, backend: str, folder, device: str = "cpu") -> float:
     """Untimed: both sides in float64 for a few steps, the same loss comparison."""
-    trial = make_trial(cell, backend, cell.check64_steps, "float64")
+    trial = make_trial(cell, backend, cell.check64_steps, "float64", device)
     w = Workload(trial, cell.check64_steps)
     rec = run_hfbench(trial, folder)
-    return loss_diff(rec, run_hand(cell, backend, w, w.batches, dtype="float64").losses)
+    return loss_diff(rec, run_hand(cell, backend, w, w.batches, dtype="float64", device=device).losses)
 
 
 # ----------------------------------------------------------------------------- output
@@ -386,8 +390,11 @@ def header(args, backends, cells=()) -> list[str]:
 
         lines.append(f"# jax {jax.__version__}, jaxlib {jaxlib.__version__}, "
                      f"x64 {jax.config.jax_enable_x64}, devices {[str(d) for d in jax.devices()]}")
+    if args.device != "cpu":
+        lines.append(f"# gpu: {torch.cuda.get_device_name(args.device)}; torch cuda {torch.version.cuda}, "
+                     f"cudnn {torch.backends.cudnn.version()}")
     lines += [
-        f"# float32, device cpu, seed {SEED}; {args.steps} steps per run, {args.rounds} interleaved "
+        f"# float32, device {args.device}, seed {SEED}; {args.steps} steps per run, {args.rounds} interleaved "
         f"rounds, medians; hand-written: {WARMUP_STEPS} warm-up steps then its own clock",
         "# hand-written: data and index batches on the device once (untimed), each step gathers its "
         "batch there; hfbench: its runner's own batch path",
@@ -494,9 +501,12 @@ def parse(argv=None):
                    "hf_gauss_newton, newton, newton_tiny, adaptive_hf, hf)")
     p.add_argument("--backends", default="torch,jax", help="comma-separated (default torch,jax)")
     p.add_argument("--threads", type=int, default=1, help="torch threads, both sides (default 1)")
+    p.add_argument("--device", default="cpu", help="cpu (default) or cuda: both sides on that device")
     p.add_argument("--no-check64", action="store_true", help="skip the float64 loss check")
-    p.add_argument("--out", default=str(DEFAULT_OUT), help=f"text output (default {DEFAULT_OUT.relative_to(ROOT)})")
+    p.add_argument("--out", help=f"text output (default {DEFAULT_OUT.relative_to(ROOT)}; "
+                   "reports/gpu/ with --device cuda)")
     args = p.parse_args(argv)
+    args.out = args.out or str(DEFAULT_OUT if args.device == "cpu" else GPU_OUT)
     args.steps = args.steps or (30 if args.quick else 200)
     args.rounds = args.rounds or (2 if args.quick else 5)
     if args.steps <= WARMUP_STEPS or args.rounds < 1:  # a cell's own warm-up may be shorter
@@ -528,7 +538,7 @@ def main(argv=None) -> int:
         for be in backends:
             print(f"  {cell.label} {cell.key} {be} ...", flush=True)
             rows.append(measure(cell, be, args.steps, args.rounds, not args.no_check64,
-                                lambda s: print(s, flush=True)))
+                                lambda s: print(s, flush=True), args.device))
     text = "\n".join(head + [f"# total {time.perf_counter() - t0:.0f} s", ""] + table(rows) + notes(rows)) + "\n"
     print()
     print(text)

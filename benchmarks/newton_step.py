@@ -42,6 +42,15 @@ from hfbench.algorithms import newton as newton_mod
 SPEC = models.mlp([784, 10, 10], "relu", "softmax_cross_entropy")
 BATCH, DAMPING = 64, 32.0
 REPORT = Path(__file__).resolve().parents[1] / "reports" / "cpu" / "newton_step.txt"
+GPU_REPORT = REPORT.parents[1] / "gpu" / "newton_step.txt"
+
+
+def _device_name(device: str) -> str:
+    if device == "cpu":
+        return "cpu"
+    import torch
+
+    return f"{device} ({torch.cuda.get_device_name(device)}, CUDA {torch.version.cuda})"
 
 
 def load_batch():
@@ -65,9 +74,9 @@ def _clock(be, fn) -> float:
 class Case:
     """One backend's problem at the initial weights, and the timed functions."""
 
-    def __init__(self, name: str, X, Y, hv_calls: int):
+    def __init__(self, name: str, X, Y, hv_calls: int, device: str = "cpu"):
         opts = {"compile": False} if name == "torch" else {}
-        self.name, self.be = name, hfbench.get_backend(name, device="cpu", dtype="float32", **opts)
+        self.name, self.be = name, hfbench.get_backend(name, device=device, dtype="float32", **opts)
         self.problem = self.be.problem(SPEC)
         self.x = self.be.asarray(models.init_params(SPEC, seed=0))
         self.batch = self.be.batch(X, Y)
@@ -139,6 +148,7 @@ def main(argv=None):
     # OpenMP barriers on every small op (one Hv 0.3 ms with 1 thread, 3-57 ms with 2,
     # measured under load), which would inflate n Hv, not the dense step.
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     p.add_argument("--quick", action="store_true", help="1 round, 100 Hv calls, no report file")
     p.add_argument("--out", type=Path, help=f"report file (default {REPORT}; none with --quick)")
     p.add_argument("--append", action="store_true", help="add this run to the report file")
@@ -154,7 +164,7 @@ def main(argv=None):
     installed = sorted(hfbench.installed_backends().items())
     names = args.backend or [name for name, why in installed if why is None]
     X, Y, dataset = load_batch()
-    cases = [Case(name, X, Y, args.hv_calls) for name in names]
+    cases = [Case(name, X, Y, args.hv_calls, args.device) for name in names]
     load = os.getloadavg()[0]
     med = measure(cases, args.rounds)
     n = SPEC.num_params
@@ -165,13 +175,13 @@ def main(argv=None):
         f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch threads "
         f"{args.threads}, load average {load:.2f} -> {os.getloadavg()[0]:.2f}; medians of "
         f"{args.rounds} interleaved round(s) after a warm-up; n Hv scaled from "
-        f"{args.hv_calls} calls",
+        f"{args.hv_calls} calls; device {_device_name(args.device)}",
         "", *table(cases, med), "",
         f"peak: newton.peak_bytes with each backend's dense.matrices; the matrix alone is "
         f"{n * n * 8 / 2**30:.3f} GiB; wang2024's memory_limit_gb is 2.0",
     ]
     print("\n".join(lines))
-    out = args.out or (None if args.quick else REPORT)
+    out = args.out or (None if args.quick else REPORT if args.device == "cpu" else GPU_REPORT)
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
         with out.open("a" if args.append else "w") as f:

@@ -233,7 +233,7 @@ def test_eig_diagnostics_are_deferred_and_correct(backend_name):
 
 
 def test_peak_bytes_counts_the_matrix_the_chunk_and_the_solver():
-    n, sq = 1000, 1000 * 1000 * 8
+    n, sq = 5000, 5000 * 5000 * 8  # big enough that the chunk is its 1/8 share
     chunk = dense_mod.chunk_bytes(n, "float32")
     assert 0 < chunk <= sq / 8
     table = {"cholesky": 1.0, "lu": 1.0, "lstsq": 3.0, "eigvalsh": 2.5}
@@ -248,6 +248,16 @@ def test_peak_bytes_counts_the_matrix_the_chunk_and_the_solver():
             continue
         for s, count in be.dense.matrices.items():
             assert count <= newton_mod.BUILTIN_MATRICES[s], (name, s)
+
+
+def test_chunks_share_of_the_peak_and_small_nets_in_one_chunk():
+    """Big nets: a chunk's temporaries at most 1/8 of the matrix (the matrix dominates
+    the peak); small nets: one chunk, not a product dispatch per few rows."""
+    for n in (7_960, 50_000):
+        assert dense_mod.chunk_bytes(n, "float32") <= n * n * 8 / 8
+    assert dense_mod.chunk_bytes(10**6, "float32") <= dense_mod.CHUNK_CAP
+    assert dense_mod.chunk_rows(610, "float32") == 610  # digits 64-8-10
+    assert dense_mod.chunk_rows(610, "float64") == 610
 
 
 def test_wang2024_newton_entries_fit_the_default_limit():
@@ -274,9 +284,12 @@ def test_newton_refuses_before_allocating(backend_name):
         algs.get("newton", memory_limit_gb=1e-6).init(x)
 
 
-def test_an_unplanned_least_squares_solve_is_checked_before_allocating(backend_name):
+def test_an_unplanned_least_squares_solve_is_checked_before_allocating(backend_name, monkeypatch):
     """Damped Newton plans for Cholesky and LU; least squares needs more, so the step
     checks it against the limit before running it."""
+    # at n = 100 the one-chunk floor alone outweighs least squares; without it the
+    # plan is the matrix plus a 1/8 chunk, as on the nets where the check matters
+    monkeypatch.setattr(dense_mod, "CHUNK_FLOOR", 0)
     be = make_backend(backend_name, "float64")
     n, lam = 100, 1.0
     M = np.diag(np.r_[-lam, np.full(n - 1, 2.0)])  # M + lam I has a zero row
