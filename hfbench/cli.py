@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Optional
 
 import typer
 from rich.console import Console
@@ -88,8 +89,48 @@ def run(
     recs = run_suite(trials, results, console=err, threads=threads)
     out.print(summary_table(recs))
     out.print(f"records: {len(recs)} trials in {results}/ (hfbench.results.load({results!r}))")
+    out.print(f"next: hfbench report {results} --out {results}/report   "
+              "(tables, figures and a page; pip install 'hfbench[report]')", highlight=False, markup=False)
     if any(r is None or r.get("status") == "failed" for r in recs):
         raise typer.Exit(1)
+
+
+@app.command()
+def report(
+    results: str = typer.Argument(None, help="Results folder of `hfbench run` (default: results)."),
+    out_dir: str = typer.Option(None, "--out", help="Report folder (default: RESULTS/report)."),
+    csv: bool = typer.Option(False, "--csv", help="Also write the records as trials.csv and steps.csv."),
+    figures: bool = typer.Option(True, help="Draw the figures (the slow part)."),
+    compare: Optional[tuple[str, str]] = typer.Option(None, help="Two results folders A B side by "
+                                            "side: time ratios and metric differences."),
+) -> None:
+    """Tables (Markdown, LaTeX), figures, the paper's numbers and an index.html."""
+    if compare:
+        _compare(*compare, out_dir)
+        return
+    from .report.build import build
+
+    results = results or "results"
+    target = out_dir or os.path.join(results, "report")
+    with err.status(f"building the report of {results}/ ..."):
+        rep = build(results, target, csv=csv, figures=figures)
+    out.print(f"report: {len(rep.tables)} tables, {len(rep.figures)} figures -> {rep.index}", highlight=False)
+    if rep.missing:
+        out.print(f"missing or failed: {len(rep.missing)} lines, listed on the page", highlight=False)
+
+
+def _compare(a: str, b: str, out_dir: str | None) -> None:
+    from . import results as R
+    from .report.compare import compare_table
+
+    table = compare_table(R.trials(a), R.trials(b), a, b)
+    out.print(table.to_markdown(), highlight=False, soft_wrap=True)
+    if out_dir:
+        os.makedirs(out_dir, exist_ok=True)
+        for ext, text in (("md", table.to_markdown()), ("tex", table.to_latex())):
+            with open(os.path.join(out_dir, f"compare.{ext}"), "w", encoding="utf-8") as fh:
+                fh.write(text + "\n")
+        out.print(f"written to {out_dir}/compare.md and compare.tex", highlight=False)
 
 
 def _limit_xla_threads(n: int) -> None:

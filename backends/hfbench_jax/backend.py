@@ -26,6 +26,7 @@ from .ops import JaxOps
 from .problem import JaxProblem
 
 DEVICES = ("cpu", "cuda", "cuda:N", "gpu", "gpu:N", "auto")
+GPU_PLATFORMS = ("gpu", "cuda", "rocm")  # a jax Device's `platform` on a GPU
 
 
 class JaxBackend:
@@ -120,6 +121,9 @@ class JaxBackend:
             "tf32": self.tf32,
             "mode": "jit",
             "xla_flags": os.environ.get("XLA_FLAGS", ""),
+            "jaxlib": _jaxlib_version(),
+            # the device kind ("NVIDIA H200") names the GPU; a CPU device has none
+            "gpu_name": self._device.device_kind if self._device.platform in GPU_PLATFORMS else None,
         }
 
     def guard_transfers(self):
@@ -133,6 +137,14 @@ class JaxBackend:
 
     def __repr__(self) -> str:
         return f"JaxBackend(device={self.device!r}, dtype={self.dtype!r}, tf32={self.tf32})"
+
+
+def _jaxlib_version() -> str | None:
+    try:
+        import jaxlib
+    except ImportError:  # jax without its jaxlib cannot run; kept for odd installs
+        return None
+    return getattr(jaxlib, "__version__", None)
 
 
 @jax.jit

@@ -150,6 +150,7 @@ class TorchBackend:
             "compile": self.compiler.mode,  # CG vector updates (hfbench_torch.compiled)
             "compile_failures": sorted(set(self.compiler.failures.values())),
             "num_threads": torch.get_num_threads(),
+            **toolkit_versions(self.torch_device),
         }
 
     @contextlib.contextmanager
@@ -214,6 +215,17 @@ def _cuda_device(asked, index: int | None) -> torch.device:
 
 def _has_cuda() -> bool:
     return torch.cuda.is_available() and torch.cuda.device_count() > 0
+
+
+def toolkit_versions(device: torch.device) -> dict:
+    """CUDA and cuDNN versions of this torch build, and the GPU's name (None where absent:
+    a CPU-only build has no CUDA, a CPU device no GPU)."""
+    cudnn = torch.backends.cudnn
+    return {
+        "cuda": torch.version.cuda,
+        "cudnn": cudnn.version() if cudnn.is_available() else None,
+        "gpu_name": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+    }
 
 
 def device_name(device: torch.device) -> str:

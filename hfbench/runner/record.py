@@ -7,11 +7,13 @@ never leaves a torn record: a trial either has its whole record or none.
 
 from __future__ import annotations
 
+import datetime
 import json
 import math
 import os
 import pathlib
 import platform
+import socket
 import subprocess
 import sys
 import tempfile
@@ -57,6 +59,10 @@ def _jsonable(obj):
         return {str(k): _jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):  # a per-step array an algorithm reports: kept, as a list
+        return _jsonable(obj.tolist())
+    if isinstance(obj, np.bool_):
+        return bool(obj)
     if isinstance(obj, (np.integer,)):
         return int(obj)
     if isinstance(obj, (np.floating, float)):
@@ -65,18 +71,29 @@ def _jsonable(obj):
 
 
 def metadata(backend, trial) -> dict:
-    """What is needed to trust and cite a number: software, hardware, config, seed."""
+    """What is needed to trust and cite a number: software, hardware, config, seed.
+
+    The toolkit fields (gpu_model, cuda, cudnn, jaxlib) come from `backend.info()`
+    and are None where the backend does not report them (a CPU run has no GPU).
+    """
     import hfbench
 
     info = dict(backend.info())
     return {
+        "timestamp_utc": _utc_now(),
+        "hostname": socket.gethostname(),
         "hfbench_version": hfbench.__version__,
         "git_commit": _git_commit(),
         "python": sys.version.split()[0],
         "numpy": np.__version__,
         "platform": platform.platform(),
         "machine": platform.machine(),
+        "cpu_model": cpu_model(),
         "cpu_count": os.cpu_count(),
+        "gpu_model": info.get("gpu_name"),
+        "cuda": info.get("cuda"),
+        "cudnn": info.get("cudnn"),
+        "jaxlib": info.get("jaxlib"),
         "backend": info,
         "framework_version": info.get("framework_version"),
         "device_name": info.get("device_name"),
@@ -86,6 +103,30 @@ def metadata(backend, trial) -> dict:
         "seed": trial.seed,
         "config": trial.config(),
     }
+
+
+def _utc_now() -> str:
+    """ISO 8601 in UTC with a Z, to the second: 2026-12-04T17:21:23Z."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    return now.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def cpu_model(cpuinfo: str = "/proc/cpuinfo") -> str | None:
+    """The processor's marketing name ("AMD EPYC 7763 64-Core Processor").
+
+    Linux has it in /proc/cpuinfo; platform.processor() is the fallback elsewhere
+    (on Linux it says only "x86_64" or nothing, which is why it is not the first
+    choice).
+    """
+    try:
+        with open(cpuinfo) as fh:
+            for line in fh:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name" and value.strip():
+                    return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or None
 
 
 def _git_commit() -> str | None:

@@ -310,6 +310,8 @@ def _evaluate(be, problem, x, run, why) -> None:
 
 
 def _check_targets(run, row) -> None:
+    """Record the first evaluation that meets each target, in every unit a
+    time-to-target can be read in (seconds, iterations, epochs, gradient passes)."""
     for i, tgt in enumerate(run.trial.targets or []):
         metric, op, value = _target(tgt)
         got = row.get(metric)
@@ -317,7 +319,8 @@ def _check_targets(run, row) -> None:
             continue
         if (got >= value) if op == ">=" else (got <= value):
             run.targets[i] = {"metric": metric, "op": op, "value": value,
-                              "time_s": row["time_s"], "iteration": row["step"], "epoch": row["epoch"]}
+                              "time_s": row["time_s"], "iteration": row["step"], "epoch": row["epoch"],
+                              "grad_passes": row["grad_passes"]}
 
 
 def _target(tgt) -> tuple[str, str, float]:

@@ -8,11 +8,35 @@ a grid point against its algorithm) live in `checks.py` and `grid.py`.
 
 Workloads may override the suite's `budget`, `targets`, `eval` and `device`; an
 override replaces the suite's value as a whole.
+
+An optional `reference:` block holds the paper's own numbers, each tied to a
+workload, an optimizer (and one grid point of it), a metric and a point of the run
+(`final`, `{time_s: t}`: one of the workload's time marks, or `{epoch: e}`):
+
+    reference:
+      source: "Gargiani et al. 2020, Tables 1-3"
+      note: "what the paper reports that has no entry here, and why"
+      hardware: "GeForce GTX TITAN X"     # the entries' default `hardware`
+      baseline: sgd                       # or {optimizer: sgd, config: {lr: 0.1}}
+      entries:
+        - {workload: mnist, optimizer: sgn, config: {cg_iters: 2}, metric: test_accuracy,
+           at: {time_s: 25}, value: 91.6, convert: percent, table: "Table 1 (left)"}
+        - {workload: mnist, optimizer: sgd, config: {lr: 0.1}, metric: epoch,
+           at: {time_s: 25}, value: 36, kind: time, table: "Table 1 (left)"}
+
+`value` is the number as the paper prints it; `convert` names how it maps to
+hfbench's units (percent: v/100; error_percent: 1 - v/100; error: 1 - v). Entries of
+`kind: time` (hardware-bound: seconds, or epochs reached by a time mark) are compared
+as ratios to the baseline optimizer's number on the same hardware, never as they are.
+The models here check each field; `refcheck.py` checks the entries against the
+suite's workloads, optimizers, grids and time marks; `hfbench.report.reference`
+compares them with results.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 import re
 import types
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
@@ -32,6 +56,14 @@ METRICS = (
     "train_reconstruction_error", "test_reconstruction_error",
 )
 BUDGET_KEYS = ("time_s", "epochs", "iterations", "grad_passes")
+# what a reference entry may name: the evaluated metrics, and what the runner counts
+SPEED_METRICS = ("time_s", "epoch", "iterations")
+REFERENCE_METRICS = METRICS + SPEED_METRICS
+CONVERSIONS = {  # a paper's printed number -> hfbench's units
+    "percent": lambda v: v / 100.0,  # accuracy in % -> a fraction
+    "error_percent": lambda v: 1.0 - v / 100.0,  # error in % -> accuracy
+    "error": lambda v: 1.0 - v,  # error as a fraction -> accuracy
+}
 BUILTIN_BACKENDS = ("torch", "jax")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -240,6 +272,77 @@ Seeds = Annotated[
 ]
 
 
+# ----------------------------------------------------------------------------- reference
+
+
+def _scalar(value: Any) -> Any:
+    if isinstance(value, (bool, str)) or (type(value) in (int, float) and math.isfinite(value)):
+        return value
+    raise ValueError(f"expected a single option value (a number, string or true/false), got {value!r}")
+
+
+def _at(value: Any) -> Any:
+    """`final`, `{time_s: t}` or `{epoch: e}` (t, e > 0)."""
+    usage = "expected final, {time_s: t} (one of the workload's time marks) or {epoch: e}"
+    if value == "final":
+        return value
+    if not isinstance(value, dict) or len(value) != 1:
+        raise ValueError(f"{usage}, got {value!r}")
+    ((key, t),) = value.items()
+    if key not in ("time_s", "epoch"):
+        raise ValueError(f"{unknown('at key', str(key), ('time_s', 'epoch'))}; or give `at: final`")
+    if type(t) not in (int, float) or not (math.isfinite(t) and t > 0):
+        raise ValueError(f"at {key} must be a number > 0, got {t!r}")
+    return {key: float(t)}
+
+
+Scalar = Annotated[Any, AfterValidator(_scalar)]
+Config = dict[str, Scalar]
+Text = Annotated[str, Field(min_length=1)]
+
+
+class Baseline(_Strict):
+    """The optimizer (and grid point; none: all of its points) time entries are divided by."""
+
+    optimizer: Name
+    config: Config = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        return {"optimizer": data} if isinstance(data, str) else data
+
+
+class ReferenceEntry(_Strict):
+    """One number of the paper; see the module docstring."""
+
+    workload: Name
+    optimizer: Name
+    config: Config = {}  # the grid point, when the optimizer sweeps
+    metric: Annotated[str, AfterValidator(_choice("metric", REFERENCE_METRICS))]
+    at: Annotated[Any, AfterValidator(_at)] = "final"
+    value: float  # as printed in the paper
+    convert: Annotated[str, AfterValidator(_choice("conversion", tuple(CONVERSIONS)))] | None = None
+    kind: Literal["value", "time"] = "value"
+    baseline: Baseline | None = None  # kind: time only; default: the block's
+    table: Text  # where in the paper: "Table 1 (left)", "§8"
+    hardware: str | None = None  # default: the block's
+    note: str = ""
+
+    @property
+    def paper_value(self) -> float:
+        """The value in hfbench's units."""
+        return CONVERSIONS[self.convert](self.value) if self.convert else self.value
+
+
+class Reference(_Strict):
+    source: Text  # the paper, and which tables
+    note: str = ""  # what it reports that has no entry, and why
+    hardware: str | None = None
+    baseline: Baseline = Baseline(optimizer="sgd")
+    entries: list[ReferenceEntry] = []
+
+
 class Suite(_Strict):
     name: Name
     description: str = ""
@@ -254,6 +357,7 @@ class Suite(_Strict):
     budget: Budget | None = None
     targets: list[Target] = []
     eval: Eval = Eval()
+    reference: Reference | None = None  # the paper's numbers, for hfbench.report.reference
     _source: str = PrivateAttr("<suite>")  # the file it came from, for messages
 
     @property

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from . import checks
+from . import checks, refcheck
 from .errors import Problem, SuiteError, from_pydantic
 from .schema import Suite, fields_at
 from .yamlpos import YamlSyntaxError, parse
@@ -69,4 +69,4 @@ def _validate(data: dict) -> tuple[Suite | None, list[Problem]]:
         suite = Suite.model_validate(data)
     except ValidationError as exc:
         problems += from_pydantic(exc.errors(), fields_at)
-    return suite, problems + checks.check(data)
+    return suite, problems + checks.check(data) + refcheck.check(data)
