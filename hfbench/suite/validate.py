@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -11,8 +12,21 @@ from .errors import Problem, SuiteError, from_pydantic
 from .schema import Suite, fields_at
 from .yamlpos import YamlSyntaxError, parse
 
-# Shipped suites: ./suites (a checkout or the working directory), else the repository's.
-SUITE_DIRS = (Path("suites"), Path(__file__).resolve().parents[2] / "suites")
+# A bare name ("quickstart") is looked up in ./suites first (a checkout, or a folder of
+# one's own suites in the working directory), then among the suites shipped in the
+# package. Those are the repository's top-level suites/ folder, which pyproject.toml
+# maps to the package `hfbench.suites`, so an editable install and a wheel read the
+# same files and there is no second copy to keep in step.
+LOCAL_SUITES = Path("suites")
+
+
+def suite_dirs() -> list:
+    """The folders a suite name is looked up in, in order (Paths or importlib Traversables)."""
+    try:
+        packaged = resources.files("hfbench.suites")
+    except ModuleNotFoundError:  # an editable install made before suites/ was package data
+        return [LOCAL_SUITES]
+    return [LOCAL_SUITES, packaged]
 
 
 def resolve(name_or_path: str | Path) -> Path:
@@ -20,8 +34,8 @@ def resolve(name_or_path: str | Path) -> Path:
     path = Path(name_or_path)
     if path.is_file() or path.suffix in (".yaml", ".yml") or len(path.parts) > 1:
         return path
-    for folder in SUITE_DIRS:
-        candidate = folder / f"{path}.yaml"
+    for folder in suite_dirs():
+        candidate = folder.joinpath(f"{path}.yaml")
         if candidate.is_file():
             return candidate
     return path
@@ -29,7 +43,8 @@ def resolve(name_or_path: str | Path) -> Path:
 
 def shipped() -> list[str]:
     """Names of the shipped suites that can be found from here."""
-    return sorted({p.stem for d in SUITE_DIRS if d.is_dir() for p in d.glob("*.yaml")})
+    return sorted({Path(p.name).stem for d in suite_dirs() if d.is_dir()
+                   for p in d.iterdir() if p.name.endswith(".yaml")})
 
 
 def load(path: str | Path) -> Suite:
