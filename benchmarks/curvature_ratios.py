@@ -2,132 +2,206 @@
 
     python benchmarks/curvature_ratios.py                  # both backends, MNIST autoencoder
     python benchmarks/curvature_ratios.py --backend jax --batch 500 --threads 2
+    python benchmarks/curvature_ratios.py --from-json reports/perf/curvature_ratios.json
 
-For each backend: time one value_and_grad, one Gv (ggn matvec), Hv, Fisher.v, one
-precondition() and the one-off curvature() setup, in rounds that interleave them;
-report the median of each over rounds divided by the median gradient time. The
-device is synced before every clock read. Compilation is excluded (warm-up calls).
+A driver of the pytest-benchmark kernels in tests/benchmarks: it runs
+`test_bench_ratios.py::test_curvature_ratios` (one value_and_grad, Gv, Hv, Fisher.v,
+precondition() and curvature() setup per round, in interleaved rounds, each synced
+on its result; compilation excluded by a warm-up call), keeps the pytest-benchmark
+JSON, and renders the table of median / median-gradient ratios from it into a
+markdown report. --from-json renders an earlier JSON without running anything.
 Issue #2 floors: Gv <= 1.25 (torch), <= 1.2 (JAX); precondition <= 1.5.
+
+The helpers below (run the benchmarks, load the JSON, write the report's header)
+are shared with benchmarks/cg_overhead.py.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
-import platform
-import statistics
-import time
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
 
-import numpy as np
-
-import hfbench
-from hfbench import models
-
-MODELS = {
-    "mnist_autoencoder": lambda: models.autoencoder([784, 1000, 500, 250, 30]),
-    "mlp_3x20": lambda: models.mlp([784, 20, 20, 20, 10], "sigmoid"),
-    "gargiani_fashion_cnn": models.gargiani_fashion_cnn,
-    "gargiani_cifar_cnn": models.gargiani_cifar_cnn,
-    "lenet": models.lenet,
-}
+ROOT = Path(__file__).resolve().parents[1]
+BENCH_DIR = "tests/benchmarks"
+VARIANTS = ("torch", "jax", "torch-eager", "torch-compiled")  # tests/benchmarks/bench_kernels.py
+MODELS = ("mnist_autoencoder", "mlp_784_64_10", "mlp_3x20", "gargiani_fashion_cnn",
+          "gargiani_cifar_cnn", "lenet")
+PRODUCTS = ("Gv", "Hv", "Fv", "precondition", "curvature() setup")
 
 
-def _data(spec, batch, rng):
-    X = rng.uniform(size=(batch, spec.input_size)).astype(np.float32)
-    if spec.reconstruct:
-        return X, X
-    if spec.loss == "softmax_cross_entropy":
-        return X, rng.integers(0, spec.output_size, batch)
-    return X, rng.normal(size=(batch, spec.output_size)).astype(np.float32)
+# ----------------------------------------------------------------------------- shared
 
 
-def _timed(be, fn):
-    be.sync()
-    t = time.perf_counter()
-    out = fn()
-    be.sync(out)  # JAX dispatches asynchronously: wait on the result itself
-    return time.perf_counter() - t, out
+def run_benchmarks(tests: list[str], options: list[str], json_path: Path, argv: list[str]) -> dict:
+    """Run the given tests/benchmarks node ids with pytest-benchmark; return its JSON.
 
-
-def measure(name, spec, batch, rounds, dtype, device):
-    be = hfbench.get_backend(name, device=device, dtype=dtype)
-    rng = np.random.default_rng(0)
-    problem = be.problem(spec)
-    x = be.asarray(models.init_params(spec, seed=0, dtype=dtype))
-    data = be.batch(*_data(spec, batch, rng))
-    v = be.asarray(rng.normal(size=spec.num_params).astype(dtype))
-    ops = {kind: problem.curvature(x, data, kind) for kind in hfbench.CURVATURE_KINDS}
-    work = {
-        "grad": lambda: problem.value_and_grad(x, data),
-        "Gv": lambda: ops["ggn"].matvec(v),
-        "Hv": lambda: ops["hessian"].matvec(v),
-        "Fv": lambda: ops["fisher"].matvec(v),
-        "precondition": lambda: problem.precondition(x, data),
-        "curvature() setup": lambda: problem.curvature(x, data, "ggn"),
+    The JSON gains an "hfbench_driver" record (this command, the pytest command and
+    the load average before and after), so a report can be rendered from it alone.
+    """
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "pytest", *(f"{BENCH_DIR}/{t}" for t in tests),
+           "--benchmark-only", f"--benchmark-json={json_path}",
+           "--benchmark-columns=median,iqr,rounds", "-q", "-p", "no:cacheprovider", *options]
+    load_before = os.getloadavg()
+    done = subprocess.run(cmd, cwd=ROOT)
+    if done.returncode != 0:
+        raise SystemExit(f"benchmarks failed (pytest exit {done.returncode}): {shlex.join(cmd)}")
+    data = load(json_path)
+    data["hfbench_driver"] = {
+        "command": shlex.join(["python", *_relative(argv)]),
+        "pytest": shlex.join(["python", "-m", "pytest", *_relative(cmd[3:])]),
+        "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
     }
-    compile_s = {k: _timed(be, f)[0] for k, f in work.items()}  # first calls: compile/warm-up
-    for f in work.values():
-        _timed(be, f)
-    times = {k: [] for k in work}
-    for _ in range(rounds):
-        for k, f in work.items():
-            times[k].append(_timed(be, f)[0])
-    med = {k: statistics.median(ts) for k, ts in times.items()}
-    return {
-        "backend": name,
-        "info": dict(be.info()),
-        "grad_s": med["grad"],
-        "ratios": {k: med[k] / med["grad"] for k in work if k != "grad"},
-        "first_call_s": compile_s,
-    }
+    json_path.write_text(json.dumps(data, indent=2) + "\n")
+    return data
+
+
+def _relative(args: list[str]) -> list[str]:
+    return [a.replace(str(ROOT) + os.sep, "") for a in args]
+
+
+def load(json_path: Path) -> dict:
+    return json.loads(Path(json_path).read_text())
+
+
+def results(data: dict, kernel: str) -> list[dict]:
+    """The extra_info of every benchmark of `kernel`, with its pytest-benchmark stats."""
+    return [{**b["extra_info"], "stats": b["stats"]} for b in data["benchmarks"]
+            if b["extra_info"].get("kernel") == kernel]
+
+
+def header(title: str, data: dict, json_path: Path, script: str) -> list[str]:
+    """The report's provenance: command, date, CPU, load, versions, commit."""
+    drv, mi, ci = data.get("hfbench_driver", {}), data["machine_info"], data.get("commit_info", {})
+    cpu = mi.get("cpu", {})
+    cpu_line = ", ".join(x for x in (
+        cpu.get("brand_raw") or mi.get("processor") or mi.get("machine"),
+        f"family {cpu['family']} model {cpu['model']}" if "family" in cpu else "",
+        f"{cpu['count']} logical CPUs" if "count" in cpu else "",
+        cpu.get("hz_actual_friendly", ""),
+    ) if x)
+    versions = {"python": mi.get("python_version"), "hfbench": _version("hfbench"),
+                "pytest-benchmark": data.get("version")}
+    for b in data["benchmarks"]:
+        e = b["extra_info"]
+        versions.setdefault(e.get("backend"), e.get("framework_version"))
+    load = ("before {:.2f}, after {:.2f} (1-minute)".format(drv["loadavg_before"][0],
+            drv["loadavg_after"][0]) if "loadavg_before" in drv else "?")
+    commit = f"{ci.get('id', '?')[:10]}{' (dirty)' if ci.get('dirty') else ''}"
+    rows = [
+        ("command", f"`{drv.get('command', '?')}`"),
+        ("benchmarks", f"`{drv.get('pytest', '?')}`"),
+        ("date", data.get("datetime", "?")),
+        ("CPU", f"{cpu_line}; {mi.get('system', '')} {mi.get('release', '')}"),
+        ("load average", load),
+        ("versions", ", ".join(f"{k} {v}" for k, v in versions.items() if k and v)),
+        ("commit", commit),
+        ("data", f"`{_relative([str(json_path)])[0]}` (pytest-benchmark JSON)"),
+    ]
+    return [
+        f"<!-- Generated by {script} from pytest-benchmark JSON; do not edit. Rerun the "
+        "command below, or re-render with --from-json. -->",
+        f"# {title}", "", "| | |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows), "",
+    ]
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def spread(values: list[float]) -> str:
+    return f"{min(values):.2f}-{max(values):.2f}" if values else "-"
+
+
+def write(path: Path, lines: list[str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+    print(f"\nwrote {path}")
+
+
+def bench_options(args, **extra) -> list[str]:
+    """The --bench-* options of tests/benchmarks/conftest.py from the script's flags."""
+    opts = []
+    for name, value in {"batch": args.batch, "dtype": getattr(args, "dtype", None),
+                        "device": args.device, "threads": args.threads,
+                        "rounds": args.rounds, **extra}.items():
+        for v in value if isinstance(value, list) else [value]:
+            if v is not None:
+                opts.append(f"--bench-{name.replace('_', '-')}={v}")
+    return opts
+
+
+# ----------------------------------------------------------------------------- report
+
+
+def render(data: dict, json_path: Path) -> list[str]:
+    rows = results(data, "curvature_ratios")
+    lines = header("Curvature products relative to one gradient", data, json_path,
+                   "benchmarks/curvature_ratios.py")
+    if not rows:
+        return lines + ["No curvature_ratios benchmarks in the JSON."]
+    r0 = rows[0]
+    lines += [
+        f"Model {r0['model']} ({r0['n_params']:,} parameters), batch {r0['batch']}, "
+        f"{r0['dtype']}, {r0['rounds']} interleaved rounds (one call of each kernel per "
+        "round, each synced on its result; first calls excluded). Each cell: median time "
+        "/ median gradient time, and in brackets the range of that ratio within single "
+        "rounds. Issue #2 floors: Gv <= 1.25 (torch), <= 1.2 (JAX); precondition <= 1.5.",
+        "",
+        "| backend | device | threads | grad (ms) | " + " | ".join(PRODUCTS) + " |",
+        "|---" * (len(PRODUCTS) + 4) + "|",
+    ]
+    for r in rows:
+        cells = " | ".join(f"{r['ratio'][k]:.2f} [{spread(r['ratio_rounds'][k])}]" for k in PRODUCTS)
+        lines.append(f"| {_variant(r)} | {r.get('device_name') or r['device']} | "
+                     f"{r.get('num_threads', '-')} | {1e3 * r['median_s']['grad']:.1f} | {cells} |")
+    lines.append("")
+    for r in rows:
+        firsts = ", ".join(f"{k} {v:.2f} s" for k, v in r["first_call_s"].items())
+        lines.append(f"- first calls (compile, warm-up) on {_variant(r)}: {firsts}")
+    return lines
+
+
+def _variant(r: dict) -> str:
+    v = r.get("variant", r["backend"])
+    return f"{v} (compile={r['compile']})" if r["backend"] == "torch" and "compile" in r else v
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--backend", action="append", help="torch, jax (default: every installed)")
-    p.add_argument("--model", default="mnist_autoencoder", choices=sorted(MODELS))
+    p.add_argument("--backend", action="append", choices=VARIANTS,
+                   help="torch, jax (default: both; a missing one is skipped)")
+    p.add_argument("--model", default="mnist_autoencoder", choices=MODELS)
     p.add_argument("--batch", type=int, default=1000)
     p.add_argument("--rounds", type=int, default=10)
     p.add_argument("--dtype", default="float32")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    p.add_argument("--json", help="also write the results to this file")
+    p.add_argument("--out", type=Path, default=ROOT / "reports/perf/curvature_ratios.md",
+                   help="the markdown report")
+    p.add_argument("--json", type=Path, help="the pytest-benchmark JSON (default: --out with .json)")
+    p.add_argument("--from-json", type=Path, help="render this JSON; run nothing")
     args = p.parse_args(argv)
-    if args.threads:
-        _limit_threads(args.threads)
-    names = args.backend or [n for n, why in hfbench.installed_backends().items() if why is None]
-    spec = MODELS[args.model]()
-    results = [measure(n, spec, args.batch, args.rounds, args.dtype, args.device) for n in names]
-    _print(results, args, spec)
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump({"args": vars(args), "machine": platform.platform(), "results": results},
-                      fh, indent=2)
-
-
-def _limit_threads(n):
-    # XLA's CPU thread pool takes every core and has no stable flag to cap it; torch does.
-    try:
-        import torch
-
-        torch.set_num_threads(n)
-    except ImportError:
-        pass
-
-
-def _print(results, args, spec):
-    print(f"model {args.model} ({spec.num_params:,} params), batch {args.batch}, "
-          f"{args.dtype}, device {args.device}, {args.rounds} rounds, median ratio to one gradient")
-    keys = list(results[0]["ratios"])
-    print("| backend | device | grad (ms) | " + " | ".join(keys) + " |")
-    print("|---" * (len(keys) + 3) + "|")
-    for r in results:
-        cells = " | ".join(f"{r['ratios'][k]:.2f}" for k in keys)
-        print(f"| {r['backend']} | {r['info'].get('device_name', '?')} | "
-              f"{1e3 * r['grad_s']:.1f} | {cells} |")
-    for r in results:
-        firsts = ", ".join(f"{k} {v:.2f}s" for k, v in r["first_call_s"].items())
-        print(f"first calls (compile/warm-up) on {r['backend']}: {firsts}")
+    json_path = (args.from_json or args.json or args.out.with_suffix(".json")).resolve()
+    if args.from_json:
+        data = load(json_path)
+    else:
+        opts = bench_options(args, backend=args.backend, model=[args.model])
+        data = run_benchmarks(["test_bench_ratios.py::test_curvature_ratios"], opts, json_path,
+                              ["benchmarks/curvature_ratios.py", *argv])
+    lines = render(data, json_path)
+    print("\n".join(lines))
+    write(args.out, lines)
 
 
 if __name__ == "__main__":

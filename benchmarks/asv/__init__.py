@@ -1,1 +1,0 @@
-"""asv benchmarks (filled in by the asv issue)."""
