@@ -91,7 +91,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # for `handwritten`
 
 import hfbench  # noqa: E402
 from hfbench import algorithms, data, models, suite  # noqa: E402
-from hfbench.runner import run_trial  # noqa: E402
+from hfbench.runner import record, run_trial  # noqa: E402
 from hfbench.runner.batches import index_stream  # noqa: E402
 
 from handwritten import MLP  # noqa: E402
@@ -357,13 +357,7 @@ def _sh(cmd: list[str]) -> str:
 
 
 def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "?"
+    return record.cpu_model() or "?"
 
 
 def header(args, backends, cells=()) -> list[str]:
