@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from ..errors import HFBenchError
-from .fused import first_order_step
+from .fused import first_order_step, norm
 from .options import Algorithm, Default, resolve
 
 SGD_DEFAULTS = {
@@ -80,7 +80,7 @@ def sgd_update(ops, c: SGDConfig, x, state: MomentumState, loss, g):
     else:
         vel = ops.axpy(c.momentum, state.velocity, g)
         upd, new = (ops.axpy(c.momentum, vel, g) if c.nesterov else vel), MomentumState(vel)
-    return ops.axpy(-c.lr, upd, x), new, {"loss": loss, "step_norm": c.lr * _norm(ops, upd)}
+    return ops.axpy(-c.lr, upd, x), new, {"loss": loss, "step_norm": c.lr * norm(ops, upd)}
 
 
 def adam_update(ops, c: AdamConfig, x, state: AdamState, loss, g):
@@ -92,14 +92,8 @@ def adam_update(ops, c: AdamConfig, x, state: AdamState, loss, g):
     m_hat = ops.scale(1 / (1 - c.beta1**t), m)
     v_hat = ops.scale(1 / (1 - c.beta2**t), v)
     upd = m_hat / (v_hat**0.5 + c.eps)
-    info = {"loss": loss, "step_norm": c.lr * _norm(ops, upd)}
+    info = {"loss": loss, "step_norm": c.lr * norm(ops, upd)}
     return ops.axpy(-c.lr, upd, x), AdamState(t + 1, m, v), info
-
-
-def _norm(ops, x):
-    """|x| for the step-norm diagnostic: one op where the backend has `norm`."""
-    norm = getattr(ops, "norm", None)
-    return norm(x) if norm is not None else ops.vdot(x, x) ** 0.5
 
 
 def _sgd_init(c: SGDConfig, x) -> MomentumState:

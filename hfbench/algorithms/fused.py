@@ -27,6 +27,12 @@ def fused(problem, fn: Callable, static) -> Callable:
     return lambda *args: fn(problem, static, *args)
 
 
+def norm(ops, x):
+    """|x| for a step-norm diagnostic: one op where the backend has `norm`."""
+    own = getattr(ops, "norm", None)
+    return own(x) if own is not None else ops.vdot(x, x) ** 0.5
+
+
 def _first_order(problem, static, x, state, batch):
     update, config = static
     return update(problem.backend.ops, config, x, state, *problem.value_and_grad(x, batch))

@@ -41,6 +41,7 @@ from typing import NamedTuple
 
 from ..errors import HFBenchError
 from . import dense as dense_mod
+from .fused import info_may_stay_on_device, norm
 from .options import Algorithm, Default, resolve
 
 DEFAULTS = {
@@ -134,21 +135,25 @@ def _check_memory(config: NewtonConfig, n: int, need: float) -> None:
 def step(config: NewtonConfig, problem, x, state, batch, curvature_batch=None):
     be = problem.backend
     cbatch = batch if curvature_batch is None else curvature_batch
+    n = int(x.shape[0])
+    chunk = dense_mod.chunk_rows(n, be.dtype)
     loss, g = problem.value_and_grad(x, batch)
     op = problem.curvature(x, cbatch, config.curvature)
     dense = dense_mod.capability(be, g)
-    chunk = dense_mod.chunk_rows(op.size, be.dtype)
     p, solver, builds = _direction(config, be, dense, op, g, chunk)
     step_vec = be.ops.scale(-config.step_size, p)
+    x_new, step_norm = be.ops.axpy(1.0, step_vec, x), norm(be.ops, step_vec)
+    lazy = info_may_stay_on_device()
     info = {
-        "loss": be.ops.to_float(loss), "lambda": config.lam, "alpha": config.step_size,
-        "solver": solver, "step_norm": be.ops.to_float(be.ops.vdot(step_vec, step_vec)) ** 0.5,
-        "accepted": True, "n_grad": 1, "n_gv": builds * op.size, "n_fwd": 0, "n_curv": 1,
-        "cg_iters": 0,
+        "loss": loss if lazy else be.ops.to_float(loss), "lambda": config.lam,
+        "alpha": config.step_size, "solver": solver,
+        "step_norm": step_norm if lazy else be.ops.to_float(step_norm),
+        "accepted": True, "n_grad": 1, "n_gv": builds * n, "n_fwd": 0,
+        "n_curv": 1, "cg_iters": 0,
     }
     if config.eig_diagnostics:
         info["deferred"] = _eig_diagnostics(be, dense, op, config.lam, chunk)
-    return be.ops.axpy(1.0, step_vec, x), NewtonState(state.step + 1), info
+    return x_new, NewtonState(state.step + 1), info
 
 
 def _direction(config: NewtonConfig, be, dense, op, g, chunk: int):
