@@ -63,30 +63,56 @@ def backends(
 def run(
     suite: str = typer.Argument(None, help="Suite file or name (default: the quickstart)."),
     results: str = typer.Option("results", "--results", help="Folder for the trial records."),
-    workload: str = typer.Option(None, help="Run only this workload."),
-    optimizer: str = typer.Option(None, help="Run only this optimizer."),
-    backend: str = typer.Option(None, help="Run only this backend."),
-    seeds: int = typer.Option(None, help="Run only the first N seeds."),
-    device: str = typer.Option(None, help="Override the device: cpu, cuda, auto."),
+    workload: Optional[list[str]] = typer.Option(None, help="Run only this workload (repeat "
+                                                 "the option for several)."),
+    optimizer: Optional[list[str]] = typer.Option(None, help="Run only this optimizer (repeat "
+                                                  "the option for several)."),
+    backend: Optional[list[str]] = typer.Option(None, help="Run only this backend (repeat the "
+                                                "option for several)."),
+    seeds: int = typer.Option(None, help="Run only the suite's first N seeds."),
+    seed: Optional[list[int]] = typer.Option(None, "--seed", help="Run only this seed of the "
+                                             "suite's (repeat the option for several)."),
+    device: str = typer.Option(None, help="Override the device: cpu, cuda, cuda:N (gpu, gpu:N "
+                               "alike), auto."),
     budget_scale: float = typer.Option(1.0, help="Multiply every budget (quick looks)."),
     threads: int = typer.Option(None, min=1, help="CPU threads of the framework (torch; JAX's "
                                 "CPU pool is set for it from XLA_FLAGS). Default: the framework's."),
+    executor: str = typer.Option("local", help="Where trials run: local (one at a time in this "
+                                 "process) or ray (Ray tasks on this machine's or a cluster's GPUs "
+                                 "and CPUs; pip install 'hfbench[ray]')."),
+    address: str = typer.Option(None, help="With --executor ray: the cluster to join, auto (one "
+                                "`ray start` began) or HOST:PORT. Default: start one sized to this machine."),
+    retries: int = typer.Option(0, min=0, help="Run a failed trial again, up to N times."),
+    cpus_per_trial: int = typer.Option(None, min=1, help="With --executor ray: CPUs each trial "
+                                       "reserves, also its framework's threads [default: 1]."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the expanded trials and stop."),
 ) -> None:
     """Run a suite: every workload x optimizer x backend x seed, resumable."""
     from . import suite as suites
+    from .executors import get_executor
     from .runner.suite_run import preflight, run_suite, summary_table
 
     spec = suites.load(suite or "quickstart")
+    if seeds is not None and seed:
+        raise HFBenchError("give --seeds N (the suite's first N seeds) or --seed S (these seeds), "
+                           "not both")
     trials = suites.expand(spec, workload=workload, optimizer=optimizer, backend=backend,
-                           seeds=seeds, device=device, budget_scale=budget_scale)
+                           seeds=seed or seeds, device=device, budget_scale=budget_scale)
     if dry_run:
         out.print(suites.dry_run_table(trials))
         return
     if threads is not None:
         _limit_xla_threads(threads)  # before preflight, which starts the frameworks
-    preflight(trials)
-    recs = run_suite(trials, results, console=err, threads=threads)
+    runner = get_executor(executor, threads=threads, retries=retries, address=address,
+                          cpus_per_trial=cpus_per_trial)
+    with runner:  # Ray starts here, before preflight starts JAX (its threads make Ray's fork warn)
+        # joining a cluster, the driver may run no trial: its data and devices say nothing
+        if address is None:
+            preflight(trials)
+        try:
+            recs = run_suite(trials, results, console=err, executor=runner)
+        except KeyboardInterrupt:  # run_suite said what finished and how to resume
+            raise typer.Exit(130) from None
     out.print(summary_table(recs))
     out.print(f"records: {len(recs)} trials in {results}/ (hfbench.results.load({results!r}))")
     out.print(f"next: hfbench report {results} --out {results}/report   "
@@ -137,10 +163,9 @@ def _limit_xla_threads(n: int) -> None:
     """XLA reads its CPU thread settings once, when JAX starts: set them before that."""
     if "jax" in sys.modules:
         return  # already started (only when run in-process); the record shows XLA_FLAGS
-    flags = os.environ.get("XLA_FLAGS", "")
-    if n == 1 and "xla_cpu_multi_thread_eigen" not in flags:
-        flags += " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
-    os.environ["XLA_FLAGS"] = flags.strip()
+    from .executors.base import xla_flags
+
+    os.environ["XLA_FLAGS"] = xla_flags(n, os.environ.get("XLA_FLAGS", ""))
 
 
 data_app = typer.Typer(help="Manage datasets: list them, fetch the downloadable ones.")

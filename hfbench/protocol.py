@@ -15,6 +15,15 @@ backend keeps, so the same numbers come out of each (checked by
 - precondition = (1/B) sum_i g_i * g_i (no l2), from one backward pass and per-layer
   closed forms (Martens 2010 §4.7 forms (diag + lambda)^0.75 from it).
 - All products reuse the work of `curvature()`: `matvec` never reruns the forward pass.
+
+Options. A backend is built as `cls(**options)`: device (`hfbench.devices` names),
+dtype (DTYPES), tf32, and its own (torch: compile, threads). The module its entry
+point names may also define `resolve_options(options: Mapping) -> dict`, which
+checks the options and fills in their defaults without importing the framework
+(raising an HFBenchError on a bad one); the suite layer calls it when it loads a
+suite, so a bad option is reported at its file and line, and the resolved dict is
+part of each trial's config. A backend without it is checked when built. Backends
+use `hfbench.protocol_helpers` (option checks, `python_iterate`) besides this module.
 """
 
 from __future__ import annotations
@@ -106,6 +115,8 @@ class Backend(Protocol):
     # device scalars as Python floats in one transfer (the runner reads a stretch of
     # steps' scalars at once; without it, one to_numpy per value).
     def info(self) -> Mapping[str, Any]: ...  # framework version, device name, tf32, mode
+    # Optional, not part of the checked protocol: `options`, the dict the backend was
+    # built with as it resolved it (device "auto" -> "cpu"); records keep it.
     def guard_transfers(self) -> ContextManager: ...  # errors on implicit host transfers
     # Runs loop.init, then loop.step while loop.cont (hfbench.algorithms.solve.Loop):
     # JAX in one jitted while_loop, eager frameworks via solve.python_iterate (torch

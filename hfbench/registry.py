@@ -2,14 +2,21 @@
 
 The built-in torch and JAX backends register there exactly as a third party's
 would; nothing here imports a framework until a backend is asked for by name.
+A backend's options can be checked without building it, through the optional
+`resolve_options` hook of its package (see `hfbench.protocol`).
 """
 
 from __future__ import annotations
 
+import functools
+import importlib
+from collections.abc import Callable, Mapping
 from importlib.metadata import EntryPoint, entry_points
 
 from .errors import BackendError, closest
-from .protocol import DTYPES
+# Moved beside the protocol (hfbench.protocol_helpers), where backends import them
+# from; kept importable from here for one release.
+from .protocol_helpers import check_dtype, check_options  # noqa: F401
 
 GROUP = "hfbench.backends"
 # The extra that installs each built-in backend's framework.
@@ -36,8 +43,9 @@ def installed() -> dict[str, str | None]:
 def get_backend(name: str, **options):
     """Build backend `name` with `options` (device, dtype, ...), loading it lazily.
 
-    device: "cpu", "cuda", "cuda:N" or "auto" (a GPU when the framework sees one).
-    dtype: "float32" (default) or "float64".
+    device: "cpu", "cuda", "cuda:N" (or "gpu", "gpu:N"), or "auto" (a GPU when the
+    framework sees one); see `hfbench.devices`. dtype: "float32" (default) or
+    "float64". Other options are the backend's own (torch: compile, threads).
     """
     check_dtype(options.get("dtype", "float32"))
     eps = registered()
@@ -54,22 +62,25 @@ def get_backend(name: str, **options):
     return cls(**options)
 
 
-def check_options(backend: str, unknown_options: dict, accepted) -> None:
-    """Refuse constructor options a backend does not know, with the closest valid one."""
-    if unknown_options:
-        names = sorted(unknown_options)
-        raise BackendError(
-            f"{backend} backend: unknown option(s) {', '.join(map(repr, names))}"
-            f"{closest(names[0], accepted)} (accepted: {', '.join(accepted)})"
-        )
+@functools.cache
+def option_resolver(name: str) -> Callable[[Mapping], dict] | None:
+    """Backend `name`'s `resolve_options(options) -> dict` hook, or None.
 
-
-def check_dtype(dtype: str) -> None:
-    if dtype not in DTYPES:
-        raise BackendError(
-            f"dtype {dtype!r} is not supported{closest(dtype, DTYPES)} (choices: "
-            f"{', '.join(DTYPES)}); float64 is the reference precision for tests"
-        )
+    The hook is looked up on the module its entry point names (`hfbench_torch` for
+    `hfbench_torch:TorchBackend`), which a backend keeps free of its framework so
+    that a suite can be checked without importing torch or jax. None when the
+    backend is not registered, its module does not import, or it has no hook: then
+    its options are checked when it is built.
+    """
+    ep = registered().get(name)
+    if ep is None:
+        return None
+    try:
+        module = importlib.import_module(ep.module)
+    except ImportError:
+        return None
+    hook = getattr(module, "resolve_options", None)
+    return hook if callable(hook) else None
 
 
 def _unknown_message(name: str) -> str:

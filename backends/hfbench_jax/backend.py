@@ -9,33 +9,35 @@ every array it creates names its dtype explicitly (DESIGN "known traps").
 from __future__ import annotations
 
 import os
-import re
 
 import jax
 import numpy as np
 from jax import lax
 
 from hfbench import models
-from hfbench.errors import DeviceError, closest
+from hfbench.devices import device_index, parse_device
+from hfbench.errors import DeviceError
 from hfbench.protocol import Batch
-from hfbench.registry import check_dtype, check_options
 
 from . import loops
 from .dense import JaxDense
+from .gather import Gathered
 from .ops import JaxOps
+from .options import resolve_options
 from .problem import JaxProblem
 
-DEVICES = ("cpu", "cuda", "cuda:N", "gpu", "gpu:N", "auto")
 GPU_PLATFORMS = ("gpu", "cuda", "rocm")  # a jax Device's `platform` on a GPU
 
 
 class JaxBackend:
     """hfbench's JAX backend: jitted problems on one device.
 
-    device: "cpu", "cuda" / "gpu" (the first GPU), "cuda:N" / "gpu:N", or "auto"
-    (the first GPU if jax sees one, else the CPU). dtype: "float32" or "float64".
-    tf32: allow TensorFloat-32 in float32 matmuls and convolutions on GPUs. When
-    False (the default) they run at precision HIGHEST, i.e. true float32.
+    Options are checked by `hfbench_jax.options.resolve_options` (as a suite's are).
+    device: `hfbench.devices` names: "cpu", "cuda" / "gpu" (the first GPU), "cuda:N"
+    / "gpu:N", or "auto" (the first GPU if jax sees one, else the CPU). dtype:
+    "float32" or "float64". tf32: allow TensorFloat-32 in float32 matmuls and
+    convolutions on GPUs. When False (the default) they run at precision HIGHEST,
+    i.e. true float32.
     """
 
     name = "jax"
@@ -44,16 +46,17 @@ class JaxBackend:
                  threads: int | None = None, **kw):
         # threads: XLA sizes its CPU pool when JAX starts, so it is set from the
         # environment by `hfbench run --threads` before JAX loads; here it is recorded
-        check_options("jax", kw, ("device", "dtype", "tf32", "threads"))
-        check_dtype(dtype)
+        opts = resolve_options(dict(device=device, dtype=dtype, tf32=tf32, threads=threads, **kw))
         jax.config.update("jax_enable_x64", True)
-        self.dtype = dtype
-        self.tf32 = bool(tf32)
+        self.dtype = opts["dtype"]
+        self.tf32 = opts["tf32"]
         self.precision = None if self.tf32 else lax.Precision.HIGHEST
-        self._device = resolve_device(device)
+        self._device = resolve_device(opts["device"])
         self.device = _device_string(self._device)
+        # what this backend was built with, its device resolved ("auto" -> "cpu"): the record's
+        self.options = {**opts, "device": self.device}
         self.ops = JaxOps(self._device)
-        self.dense = JaxDense(self._device, dtype)  # newton's dense matrices
+        self.dense = JaxDense(self._device, self.dtype)  # newton's dense matrices
 
     def problem(self, spec: models.ModelSpec) -> JaxProblem:
         problem = JaxProblem(spec, self.dtype, self.precision)
@@ -90,11 +93,11 @@ class JaxBackend:
 
     def take(self, batch: Batch, idx, meta=None) -> Batch:
         """The examples idx (host ints) of a device-resident batch, gathered on the
-        device; meta: the result's BatchMeta when the caller has it (else derived)."""
-        x, y = _take(batch.x, batch.y, np.asarray(idx, dtype=np.int32))
+        device where they are first used (inside a fused step, see gather.py);
+        meta: the result's BatchMeta when the caller has it (else derived)."""
         m = batch.meta
-        return Batch(x, y, meta or models.BatchMeta(len(idx), m.x_shape, m.y_shape, m.labels,
-                                                    m.label_range))
+        meta = meta or models.BatchMeta(len(idx), m.x_shape, m.y_shape, m.labels, m.label_range)
+        return Gathered(batch, np.asarray(idx, dtype=np.int32), meta)
 
     def to_host(self, values: list) -> list:
         """Device arrays (and plain numbers) as host values, in one transfer."""
@@ -147,11 +150,6 @@ def _jaxlib_version() -> str | None:
     return getattr(jaxlib, "__version__", None)
 
 
-@jax.jit
-def _take(X, Y, idx):
-    return X[idx], Y[idx]
-
-
 def gpus() -> list:
     try:
         return jax.devices("gpu")
@@ -160,22 +158,13 @@ def gpus() -> list:
 
 
 def resolve_device(device: str):
-    """The jax Device for a device string (see JaxBackend), or a DeviceError."""
-    if not isinstance(device, str):
-        raise DeviceError(f"jax backend: device must be a string, got {device!r}; "
-                          f"choices: {', '.join(DEVICES)}")
-    name = device.strip().lower()
+    """The jax Device for a device name (`hfbench.devices`), or a DeviceError."""
+    name = parse_device(device, where="jax backend")
     if name == "cpu":
         return jax.devices("cpu")[0]
     if name == "auto":
         return (gpus() or jax.devices("cpu"))[0]
-    match = re.fullmatch(r"(cuda|gpu)(?::(\d+))?", name)
-    if not match:
-        raise DeviceError(
-            f"jax backend: unknown device {device!r}{closest(name, ('cpu', 'cuda', 'gpu', 'auto'))} "
-            f"(choices: {', '.join(DEVICES)})"
-        )
-    return _gpu(device, int(match.group(2) or 0))
+    return _gpu(device, device_index(name) or 0)
 
 
 def _gpu(asked: str, index: int):

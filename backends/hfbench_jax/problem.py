@@ -15,6 +15,7 @@ from hfbench.models import ModelSpec, check_fits
 from hfbench.protocol import CURVATURE_KINDS, Batch
 
 from .curvature import JaxCurvature, gauss_newton_fns, hessian_fns
+from .gather import gather, settle, spread
 from .losses import loss_of
 from .network import forward
 from .precondition import precondition_fn
@@ -76,23 +77,25 @@ class JaxProblem:
         """fn(self, static, *args) as one jitted call (hfbench.algorithms.fused).
 
         `static` (hashable) is a static argument; a Batch argument travels as its two
-        arrays, its metadata static, since metadata is not an array. The problem's
+        arrays, its metadata static, since metadata is not an array; a batch `take`
+        has not gathered yet is gathered inside the call (see gather.py). The problem's
         checks run while tracing, so a new shape or dtype is checked on its retrace.
         """
         key = (fn, static)
         if key not in self._fused:
 
             def run(metas, static, *args):
-                args = [a if m is None else Batch(a[0], a[1], m) for a, m in zip(args, metas)]
-                return fn(self, static, *args)
+                args, gathered = gather(metas, args)
+                return fn(self, static, *args), gathered
 
             self._fused[key] = jax.jit(run, static_argnums=(0, 1))
         jitted = self._fused[key]
 
         def call(*args):
-            metas = tuple(a.meta if isinstance(a, Batch) else None for a in args)
-            flat = [(a.x, a.y) if isinstance(a, Batch) else a for a in args]
-            return jitted(metas, static, *flat)
+            metas, flat = spread(args)
+            out, gathered = jitted(metas, static, *flat)
+            settle(args, gathered)
+            return out
 
         return call
 

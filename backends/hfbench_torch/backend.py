@@ -2,10 +2,11 @@
 
     be = TorchBackend(device="auto", dtype="float64", tf32=False, compile="auto")
 
-device: "cpu", "cuda", "cuda:N", "gpu" (= "cuda"), "gpu:N", or "auto" (a CUDA GPU
-when torch sees one, else the CPU). TF32 is a process-wide torch switch; the
-backend sets it on construction and again for each problem it makes, and
-records it in `info()` (recent NVIDIA GPUs turn it on by default for convs).
+The options are checked by `hfbench_torch.options.resolve_options` (the same check a
+suite gets when it loads). device: `hfbench.devices` names ("gpu" is "cuda"), or
+"auto" (a CUDA GPU when torch sees one, else the CPU). TF32 is a process-wide torch
+switch; the backend sets it on construction and again for each problem it makes,
+and records it in `info()` (recent NVIDIA GPUs turn it on by default for convs).
 compile: fuse CG's vector updates with torch.compile ("auto", True, False; see
 `hfbench_torch.compiled`).
 """
@@ -19,18 +20,16 @@ import numpy as np
 import torch
 
 from hfbench import models
-from hfbench.errors import DeviceError, SpecError, closest
-from hfbench.algorithms.solve import python_iterate
+from hfbench.devices import device_index, parse_device
+from hfbench.errors import DeviceError, SpecError
 from hfbench.protocol import Batch
-from hfbench.registry import check_dtype, check_options
+from hfbench.protocol_helpers import python_iterate
 
 from .compiled import Compiler
 from .dense import TorchDense
 from .ops import HostScalarOps, TorchOps, host_scalars
+from .options import resolve_options
 from .problem import TorchProblem
-
-DEVICES = ("auto", "cpu", "cuda", "cuda:N", "gpu", "gpu:N")
-OPTIONS = ("device", "dtype", "tf32", "compile", "threads")
 
 
 class TorchBackend:
@@ -42,23 +41,23 @@ class TorchBackend:
         self, device: str = "cpu", dtype: str = "float32", tf32: bool = False,
         compile="auto", threads: int | None = None, **kw,
     ):
-        check_options("torch", kw, OPTIONS)
-        check_dtype(dtype)
-        if threads is not None:
+        opts = resolve_options(dict(device=device, dtype=dtype, tf32=tf32, compile=compile,
+                                    threads=threads, **kw))
+        if opts["threads"] is not None:
             # process-wide in torch; on a busy machine a pool wider than the free cores
             # turns every op's barrier into milliseconds (see tests/conftest.py)
-            if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-                raise SpecError(f"torch backend: threads must be an integer >= 1, got {threads!r}")
-            torch.set_num_threads(threads)
-        self.dtype = dtype
-        self.torch_dtype = getattr(torch, dtype)
-        self.torch_device = resolve_device(device)
+            torch.set_num_threads(opts["threads"])
+        self.dtype = opts["dtype"]
+        self.torch_dtype = getattr(torch, self.dtype)
+        self.torch_device = resolve_device(opts["device"])
         self.device = str(self.torch_device)
-        self.tf32 = bool(tf32)
+        self.tf32 = opts["tf32"]
+        # what this backend was built with, its device resolved ("auto" -> "cpu"): the record's
+        self.options = {**opts, "device": self.device}
         self.ops = TorchOps(self.torch_device)
         # eager loops on the CPU keep their scalars on the host (see HostScalarOps)
         self._host_ops = HostScalarOps(self.torch_device) if self.torch_device.type == "cpu" else None
-        self.compiler = Compiler(self.torch_device, compile)
+        self.compiler = Compiler(self.torch_device, opts["compile"])
         self.dense = TorchDense(self.torch_device, self.torch_dtype)  # newton's dense matrices
         self._apply_tf32()
 
@@ -179,19 +178,14 @@ def _sized(meta, size: int):
 
 
 def resolve_device(device) -> torch.device:
-    """Map a device name to a torch.device, with a clear DeviceError when it is not here."""
-    name = str(device).strip().lower()
+    """Map a device name (`hfbench.devices`) to a torch.device, with a clear
+    DeviceError when it is not here."""
+    name = parse_device(str(device), where="torch backend")
     if name == "auto":
         return torch.device("cuda", torch.cuda.current_device()) if _has_cuda() else torch.device("cpu")
     if name == "cpu":
         return torch.device("cpu")
-    kind, sep, index = name.partition(":")
-    if kind in ("cuda", "gpu") and (not sep or index.isdigit()):
-        return _cuda_device(device, int(index) if sep else None)
-    raise DeviceError(
-        f"torch backend: unknown device {device!r}{closest(name, DEVICES)} "
-        f"(choices: {', '.join(DEVICES)})"
-    )
+    return _cuda_device(device, device_index(name))
 
 
 def _cuda_device(asked, index: int | None) -> torch.device:

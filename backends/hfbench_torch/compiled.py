@@ -28,21 +28,8 @@ from typing import Any, Callable
 
 import torch
 
-from hfbench.errors import HFBenchError
-
 from .ops import TorchOps
-
-AUTO_MIN_SIZE = 100_000  # entries; below, Python overhead dominates and eager is as fast
-
-
-def check_mode(mode) -> Any:
-    if mode == "auto" or isinstance(mode, bool):
-        return mode
-    raise HFBenchError(
-        f"torch backend: compile must be 'auto', true or false, got {mode!r}; "
-        "'auto' compiles CG's vector updates for vectors of "
-        f"{AUTO_MIN_SIZE:,}+ entries"
-    )
+from .options import AUTO_MIN_SIZE, check_compile
 
 
 class TracedOps(TorchOps):
@@ -61,7 +48,7 @@ class Compiler:
     """
 
     def __init__(self, device: torch.device, mode="auto"):
-        self.mode = check_mode(mode)
+        self.mode = check_compile(mode)
         self.device = device
         self.ops = TracedOps(device)
         self._compiled: dict[tuple, Callable] = {}

@@ -2,8 +2,9 @@
 
 `backend.iterate(loop, config, operands, x0)` runs `loop.init`, then `loop.step`
 while `loop.cont` holds: JAX in one jitted `lax.while_loop`, torch as a Python
-loop (`python_iterate`) that reads the stop condition on the host only from
-iteration `loop.checks_from(config, operands)` on, to save syncs.
+loop (`python_iterate`, which lives beside the protocol in `hfbench.protocol_helpers`)
+that reads the stop condition on the host only from iteration
+`loop.checks_from(config, operands)` on, to save syncs.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
+from ..protocol_helpers import python_iterate  # re-exported: the loop lives beside the protocol
 from .cg import (
     CGConfig,
     CGState,
@@ -88,21 +90,3 @@ def _solution(backend, config: CGConfig, s: CGState) -> CGSolution:
         num_gv=int(backend.to_numpy(s.num_gv)), phi=phi[: n + 1], saved=saved,
         ritz=ritz_values(alphas[:n], betas[:n]),
     )
-
-
-def python_iterate(loop: Loop, ops, config, operands, x0, sync_every: bool = False, step=None):
-    """Reference loop for eager backends: the same step functions, iterated in Python.
-
-    The stop condition (a device bool) is read on the host only from
-    `loop.checks_from` on; before that, a step that finds the solve stopped is a
-    masked no-op, so the result is identical, only later. `step` replaces
-    `loop.step` (same signature), e.g. with one whose update is compiled.
-    """
-    step = step or loop.step
-    state = loop.init(ops, config, operands, x0)
-    first = 0 if sync_every else loop.checks_from(config, operands)
-    for it in range(config.limit):
-        if it >= first and not bool(loop.cont(ops, config, operands, state)):
-            break
-        state = step(ops, config, operands, state)
-    return state

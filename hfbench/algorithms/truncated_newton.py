@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from ..errors import HFBenchError, unknown
+from ..protocol import CURVATURE_KINDS
 from .backtrack import backtrack
 from .cg import CGConfig
 from .damping import Fixed, LevenbergMarquardt, Scheduled, reduction_ratio
@@ -38,7 +39,6 @@ from .fused import fused, info_may_stay_on_device, loss_at
 from .linesearch import Armijo
 from .phases import Phases
 
-KINDS = ("ggn", "hessian", "fisher")
 RHO_MODELS = ("damped", "undamped")
 RHO_POINTS = ("taken", "full", "taken_over_full")
 RHO_BATCHES = ("gradient", "curvature")
@@ -75,8 +75,8 @@ class TruncatedNewtonConfig:
                 "damping 0 with the preconditioner on: (diag + lambda)^-0.75 is infinite where "
                 "the diagonal is 0; use damping > 0 or preconditioner=False"
             )
-        if self.curvature not in KINDS:
-            raise HFBenchError(unknown("curvature", self.curvature, KINDS, "curvature"))
+        if self.curvature not in CURVATURE_KINDS:
+            raise HFBenchError(unknown("curvature", self.curvature, CURVATURE_KINDS, "curvature"))
         if self.rho_model not in RHO_MODELS:
             raise HFBenchError(unknown("rho_model", self.rho_model, RHO_MODELS, "rho_model"))
         if self.rho_point not in RHO_POINTS:

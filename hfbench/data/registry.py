@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import math
 from pathlib import Path
+from typing import NamedTuple
 
 from ..errors import unknown
 from . import curves, download, offline, remote
@@ -44,6 +45,45 @@ DATASETS: dict[str, DatasetInfo] = {
     )
 }
 COMMON_OPTIONS = ("task", "flatten")
+
+
+class Example(NamedTuple):
+    """One example of a dataset as load() gives it by default, known without loading it."""
+
+    shape: tuple[int, ...]  # channels first for images
+    outputs: int | None  # classes, or regression outputs; None for reconstruction-only data
+
+
+# What a suite is checked against before any data is loaded (its nets' input and output
+# widths). tests/test_suite.py checks it against loaded data; the check below keeps it
+# in step with DATASETS.
+EXAMPLES: dict[str, Example] = {
+    "boston": Example((13,), 1),
+    "mnist5k": Example(_MNIST_IMAGE, 10),
+    "digits": Example((1, 8, 8), 10),
+    "sine": Example((1,), 1),
+    "curves": Example(_MNIST_IMAGE, None),
+    "mnist": Example(_MNIST_IMAGE, 10),
+    "fashion_mnist": Example(_MNIST_IMAGE, 10),
+    "cifar10": Example((3, 32, 32), 10),
+    # Martens 2010's FACES net takes 625 = 25 x 25 inputs; the 64 x 64 Olivetti faces
+    # are downscaled to that (the loader's default `side`).
+    "olivetti_faces": Example((1, 25, 25), None),
+}
+
+
+def _check_examples() -> None:
+    """Every dataset has its Example, and an image dataset's shape is its image_shape."""
+    if set(EXAMPLES) != set(DATASETS):
+        raise RuntimeError(f"hfbench.data.registry: EXAMPLES and DATASETS name different "
+                           f"datasets: {sorted(set(EXAMPLES) ^ set(DATASETS))}")
+    for name, info in DATASETS.items():
+        if info.image_shape is not None and info.image_shape != EXAMPLES[name].shape:
+            raise RuntimeError(f"hfbench.data.registry: {name}: EXAMPLES shape "
+                               f"{EXAMPLES[name].shape} != image_shape {info.image_shape}")
+
+
+_check_examples()
 
 
 def get_info(name: str) -> DatasetInfo:

@@ -12,10 +12,10 @@ from .spec import (
     ModelSpec,
     param_shapes,
 )
-from .zoo import autoencoder, gargiani_cifar_cnn, gargiani_fashion_cnn, lenet, mlp
+from .zoo import MODELS, autoencoder, gargiani_cifar_cnn, gargiani_fashion_cnn, lenet, mlp
 
 __all__ = [
-    "ACTIVATIONS", "INITS", "BatchMeta", "Conv2d", "Dense", "Flatten", "MaxPool2d",
+    "ACTIVATIONS", "INITS", "MODELS", "BatchMeta", "Conv2d", "Dense", "Flatten", "MaxPool2d",
     "ModelSpec", "autoencoder", "check_fits", "flatten", "gargiani_cifar_cnn",
     "gargiani_fashion_cnn", "init_params", "lenet", "mlp", "param_shapes", "prepare",
     "unflatten",

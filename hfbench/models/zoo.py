@@ -138,3 +138,16 @@ def _classifier(shape, layers, l2, init, name) -> ModelSpec:
         input_shape=shape, layers=layers, loss="softmax_cross_entropy", l2=l2, init=init,
         name=name,
     )
+
+
+# The model types, by the name a suite gives as `type:`. hfbench.suite reads its list of
+# valid types from here. A builder takes keyword-only `l2` and `init` (and `loss` where
+# the loss is the caller's choice); its other keyword options are the suite entry's keys
+# (mlp and autoencoder have suite entries of their own: `sizes`, `encoder`).
+MODELS = {
+    "mlp": mlp,
+    "autoencoder": autoencoder,
+    "gargiani_fashion_cnn": gargiani_fashion_cnn,
+    "gargiani_cifar_cnn": gargiani_cifar_cnn,
+    "lenet": lenet,
+}

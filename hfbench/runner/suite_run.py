@@ -14,57 +14,103 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from ..executors import Executor, get_executor
 from . import record
 from .trial import run_trial
 
 
 def preflight(trials) -> None:
     """Bad input found before any trial runs (exit 2 at the CLI, not a failed trial):
-    a downloaded dataset missing from the cache, or a device this machine lacks."""
+    a downloaded dataset missing from the cache, a device this machine lacks, or a
+    backend option its backend refuses (named at the suite line that set it)."""
     from .. import data
     from ..data.download import require
     from ..registry import get_backend
+    from ..suite.options import build_located
 
     for name in sorted({t.dataset for t in trials}):
         info = data.get_info(name)
         if info.files:
             require(info)  # names the missing file, its SHA-256 and the folder
-    for key in sorted({(t.backend, t.device, t.dtype, t.tf32) for t in trials}):
-        backend, device, dtype, tf32 = key
-        get_backend(backend, device=device, dtype=dtype, tf32=tf32)
+    builds = {}  # one build per backend and set of options, the same ones the trials use
+    for t in trials:
+        builds.setdefault((t.backend, repr(sorted(t.backend_kwargs().items()))), t)
+    for key in sorted(builds):
+        build_located(builds[key], get_backend)
 
 
 def _fraction(run) -> float:
     return min(1.0, max((used / limit for used, limit in run.budget_usage() if limit), default=0.0))
 
 
-def run_suite(trials, results_dir, console: Console | None = None,
-              threads: int | None = None) -> list[dict]:
-    """Run `trials` (skipping finished ones); returns every trial's record.
+def run_suite(trials, results_dir, console: Console | None = None, threads: int | None = None,
+              executor: str | Executor = "local", retries: int = 0, **executor_options) -> list[dict]:
+    """Run `trials` (skipping finished ones) on `executor`; returns every trial's record.
 
-    threads: the framework's CPU threads for every trial (see run_trial)."""
+    threads: the framework's CPU threads for every trial (see run_trial); retries: how
+    many times a failed trial runs again; executor: "local" (in this process), "ray",
+    or an Executor; executor_options: the executor's own (address, cpus_per_trial).
+    A KeyboardInterrupt keeps the finished records, says so and propagates.
+    """
     console = console or Console(stderr=True)
+    if not isinstance(executor, Executor):  # run_trial looked up now, so tests can patch it
+        executor = get_executor(executor, threads=threads, retries=retries, run=run_trial,
+                                **executor_options)
     todo = [t for t in trials if not record.is_done(results_dir, t.id)]
     if len(todo) < len(trials):
         console.print(f"resuming: {len(trials) - len(todo)} of {len(trials)} trials already done, skipped")
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console, transient=False) as progress:
-        overall = progress.add_task("trials", total=len(todo), status="")
-        current = progress.add_task("", total=1000, status="")
-        for trial in todo:
-            label = f"{trial.workload}/{trial.optimizer}/{trial.backend}/s{trial.seed}"
-            progress.update(current, description=label, completed=0, status="warming up")
-
-            def on_step(run, info, _label=label):
-                progress.update(current, completed=int(1000 * _fraction(run)),
-                                status=f"it {run.iteration} loss {info['loss']:.4g}")
-
-            rec = run_trial(trial, results_dir, on_step=on_step, threads=threads)
-            if rec["status"] == "failed":
-                console.print(f"[red]trial {trial.id} ({label}) failed:[/] {rec['error']}")
-            progress.advance(overall)
+    try:
+        with Progress(*columns, console=console, transient=False) as progress:
+            executor.run_all(todo, results_dir, _ProgressDisplay(progress, console, len(todo)))
+    except KeyboardInterrupt:
+        done = sum(record.is_done(results_dir, t.id) for t in trials)
+        console.print(f"interrupted: {done} of {len(trials)} trials have their records in "
+                      f"{results_dir}; run the same command again to resume (finished trials are skipped)")
+        raise
     return [record.read(record.path_for(results_dir, t.id)) for t in trials]
+
+
+def _label(trial) -> str:
+    return f"{trial.workload}/{trial.optimizer}/{trial.backend}/s{trial.seed}"
+
+
+class _ProgressDisplay:
+    """run_suite's display for any executor: a bar over the trials, and the current
+    trial's progress (local) or the count in flight (ray)."""
+
+    def __init__(self, progress: Progress, console: Console, total: int):
+        self.progress, self.console = progress, console
+        self.overall = progress.add_task("trials", total=total, status="")
+        self.current = progress.add_task("", total=1000, status="")
+
+    def started(self, trial):
+        label, progress, current = _label(trial), self.progress, self.current
+        progress.update(current, description=label, completed=0, status="warming up")
+
+        def on_step(run, info):
+            progress.update(current, completed=int(1000 * _fraction(run)),
+                            status=f"it {run.iteration} loss {info['loss']:.4g}")
+
+        return on_step
+
+    def finished(self, trial, rec) -> None:
+        if rec["status"] == "failed":
+            self.console.print(f"[red]trial {trial.id} ({_label(trial)}) failed:[/] {rec['error']}")
+        self.progress.advance(self.overall)
+
+    def retrying(self, trial, rec, attempt) -> None:
+        self.console.print(f"[yellow]trial {trial.id} ({_label(trial)}) failed (attempt {attempt}), "
+                           f"running it again:[/] {rec['error']}")
+
+    def running(self, running, queued) -> None:
+        # no trial runs in this process: the overall bar says what is in flight
+        self.progress.update(self.current, visible=False)
+        self.progress.update(self.overall, status=f"{running} running, {queued} queued")
+
+    def note(self, text) -> None:
+        self.console.print(text, highlight=False)
 
 
 def summary_table(records: list[dict]) -> Table:

@@ -167,6 +167,8 @@ class _Clock:
 def run_trial(trial, results_dir, on_step=None, threads: int | None = None) -> dict:
     """Run `trial`, write its record atomically into `results_dir`, return the record.
 
+    results_dir None: return the record without writing it (an executor's driver
+    writes it, with the placement, when the trial ran in a worker on another host).
     threads: the framework's CPU thread count (torch; JAX takes it from XLA_FLAGS at
     start-up), an execution setting recorded in the metadata, not part of the trial.
     """
@@ -179,13 +181,14 @@ def run_trial(trial, results_dir, on_step=None, threads: int | None = None) -> d
         rec = {"status": "failed", "error": f"{type(exc).__name__}: {exc}",
                "traceback": traceback.format_exc(), "config": trial.config()}
     rec.update(trial_id=trial.id, suite=trial.suite, wall_s=time.time() - started)
-    record.write_atomic(record.path_for(results_dir, trial.id), rec)
+    if results_dir is not None:
+        record.write_atomic(record.path_for(results_dir, trial.id), rec)
     return rec
 
 
 def _run(trial, on_step, threads=None) -> dict:
     extra = {} if threads is None else {"threads": threads}
-    be = get_backend(trial.backend, device=trial.device, dtype=trial.dtype, tf32=trial.tf32, **extra)
+    be = get_backend(trial.backend, **trial.backend_kwargs(), **extra)
     spec = build_model(trial)
     ds = data.load(trial.dataset, seed=trial.seed, **_data_options(spec))
     problem = be.problem(spec)
@@ -342,7 +345,7 @@ def _summary(trial, be, run, status, compile_s, diverged_at) -> dict:
     final = run.evals[-1] if run.evals and status != "diverged" else None
     return {
         "status": status,
-        "metadata": record.metadata(be, trial),
+        "metadata": {**record.metadata(be, trial), "backend_options": _backend_options(be, trial)},
         "config": trial.config(),
         "timing": TIMING_NOTE,
         "compile_s": compile_s,
@@ -356,6 +359,12 @@ def _summary(trial, be, run, status, compile_s, diverged_at) -> dict:
         "steps": run.steps,
         "evals": run.evals,
     }
+
+
+def _backend_options(be, trial) -> dict:
+    """The options the backend was built with, as it resolved them ("auto" -> its device),
+    where it says (`options`); else as the trial asked for them."""
+    return dict(getattr(be, "options", None) or trial.backend_kwargs())
 
 
 def _at_marks(trial, evals) -> dict:

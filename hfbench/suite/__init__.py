@@ -9,7 +9,7 @@ is wrong, what is accepted, the closest valid name`. The format is documented in
 suites/README.md.
 """
 
-from .datasets import KNOWN as DATASET_INFO, names as dataset_names
+from .datasets import known as dataset_info, names as dataset_names
 from .errors import SuiteError
 from .expand import Trial, expand, scale_budget, trial_id
 from .schema import METRICS, Suite
@@ -17,7 +17,7 @@ from .table import COLUMNS, dry_run_rows, dry_run_table, summary
 from .validate import load, loads, resolve, shipped
 
 __all__ = [
-    "COLUMNS", "DATASET_INFO", "METRICS", "Suite", "SuiteError", "Trial", "dataset_names",
+    "COLUMNS", "METRICS", "Suite", "SuiteError", "Trial", "dataset_info", "dataset_names",
     "dry_run_rows", "dry_run_table", "expand", "load", "loads", "resolve", "scale_budget",
     "shipped", "summary", "trial_id",
 ]

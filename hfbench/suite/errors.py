@@ -51,18 +51,21 @@ def from_pydantic(errors: list[dict], fields_at) -> list[Problem]:
 
 def _translate(err: dict, fields_at) -> tuple[tuple, str]:
     kind, ctx, got = err["type"], err.get("ctx") or {}, err.get("input")
-    loc = tuple(p for p in err["loc"] if p != "[key]")  # pydantic's marker for a bad dict key
+    tagged = tuple(p for p in err["loc"] if p != "[key]")  # pydantic's marker for a bad dict key
+    loc = _untagged(tagged)
     if kind == "extra_forbidden":
-        return loc, unknown("key", str(loc[-1]), fields_at(loc))
+        return loc, unknown("key", str(loc[-1]), fields_at(tagged))
     if kind == "missing":  # shown at the mapping that lacks the key
         return loc[:-1], f"missing required key {loc[-1]!r}"
     if kind == "union_tag_invalid":
         tags = re.findall(r"'([^']*)'", ctx.get("expected_tags", ""))
         return loc + ("type",), unknown("model type", ctx.get("tag"), tags)
-    if kind == "union_tag_not_found":
-        from .models import MODEL_TYPES  # models.py imports Problem from here
+    if kind == "union_tag_not_found":  # the model union: no `type`, or not a mapping
+        from .models import types  # models.py imports Problem from here
 
-        return loc, f"missing required key 'type' (choices: {', '.join(MODEL_TYPES)})"
+        if not isinstance(got, dict):
+            return loc, f"expected a mapping with a 'type' key (one of {', '.join(types())}), got {got!r}"
+        return loc, f"missing required key 'type' (choices: {', '.join(types())})"
     if kind == "literal_error":
         choices = re.findall(r"'([^']*)'", ctx.get("expected", ""))
         kind = f"{loc[-1]} " if loc and isinstance(loc[-1], str) else ""
@@ -70,6 +73,15 @@ def _translate(err: dict, fields_at) -> tuple[tuple, str]:
     if kind == "value_error":
         return loc, str(ctx.get("error", err["msg"]))
     return loc, _plain(kind, ctx, got, err["msg"])
+
+
+def _untagged(loc: tuple) -> tuple:
+    """`loc` without the model union's tag (pydantic puts it after "model"; it is no key
+    of the file, so `workloads.w.model.mlp: missing 'sizes'` would name a key not there)."""
+    from .schema import model_tags  # schema imports models, which imports this module
+
+    tags = model_tags()
+    return tuple(p for i, p in enumerate(loc) if not (i and loc[i - 1] == "model" and p in tags))
 
 
 _EXPECTED = {

@@ -6,9 +6,11 @@ first 16 hex digits of the SHA-256 of `config()` as canonical JSON (sorted keys,
 no spaces). It is stable across runs and machines, and changes when any setting
 changes, names included (a renamed workload is a new trial). `options` holds the
 algorithm's defaults too, so a default changed in a later hfbench also makes a new
-trial: the old result was made with other settings. `budget_scale`
-multiplies the budget and the time marks and is itself part of the config, so a
-scaled quick look never passes for (or resumes as) the full trial.
+trial: the old result was made with other settings. `backend_options` likewise
+holds the backend's resolved options (its defaults filled in; device, dtype and tf32
+are fields of their own), and `backend_kwargs()` is everything the backend is built
+with. `budget_scale` multiplies the budget and the time marks and is itself part of
+the config, so a scaled quick look never passes for (or resumes as) the full trial.
 """
 
 from __future__ import annotations
@@ -23,10 +25,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .. import algorithms
-from ..errors import HFBenchError, unknown
+from ..devices import parse_device
+from ..errors import DeviceError, HFBenchError, unknown
 from ..models import ModelSpec
-from . import datasets, grid, models
-from .schema import Suite, Workload, _device
+from . import datasets, grid, models, options as backend_options
+from .schema import Suite, Workload
 
 ID_LENGTH = 16
 
@@ -44,9 +47,10 @@ class Trial:
     options: dict  # every option of the algorithm: its defaults overridden by params
     backend: str
     seed: int
-    device: str
+    device: str  # canonical (hfbench.devices)
     dtype: str
     tf32: bool
+    backend_options: dict  # the backend's other options, resolved (suite/options.py)
     dataset: str
     model: dict  # {type: mlp, sizes: [...], activation: ...}; see `model_spec()`
     loss: str
@@ -59,6 +63,8 @@ class Trial:
     budget_scale: float
     targets: list  # [{metric, op, value, stop}]
     eval: dict  # {every, epoch_end, time_marks}; time marks already scaled
+    # where each backend option was set ("file:line key.path"), for messages; not config
+    origins: dict = field(default_factory=dict, compare=False)
 
     def __post_init__(self):
         if not self.id:
@@ -70,8 +76,13 @@ class Trial:
     def config(self) -> dict[str, Any]:
         """The fully resolved settings as plain JSON-able data (a copy); what the id hashes."""
         out = copy.deepcopy(asdict(self))
-        del out["id"]
+        del out["id"], out["origins"]
         return out
+
+    def backend_kwargs(self) -> dict[str, Any]:
+        """What `hfbench.get_backend(trial.backend, **kwargs)` builds the backend with."""
+        return {"device": self.device, "dtype": self.dtype, "tf32": self.tf32,
+                **copy.deepcopy(self.backend_options)}
 
     def model_spec(self) -> ModelSpec:
         """The network, built by `hfbench.models.zoo` from the model entry."""
@@ -95,9 +106,11 @@ def expand(
 ) -> list[Trial]:
     """The suite's trials, optionally narrowed.
 
-    workload / optimizer / backend: names (one or several) of the suite's own;
-    seeds: N for the suite's first N seeds, or a list of seeds; device: replaces
-    every trial's device; budget_scale: multiplies every budget and time mark.
+    workload / optimizer / backend: names (one or several: their union) of the
+    suite's own; seeds: N for the suite's first N seeds, or a list of the suite's
+    seeds; device: replaces every trial's device; budget_scale: multiplies every
+    budget and time mark. An unknown name or seed, or filters that leave no trial,
+    are an HFBenchError that lists what the suite has.
     """
     where = f"suite {suite.name!r} ({suite.source})"
     workloads = _select("workload", workload, list(suite.workloads), where)
@@ -106,7 +119,7 @@ def expand(
     seed_list = _seeds(seeds, suite.seeds, where)
     scale = _scale(budget_scale)
     if device is not None:
-        _checked_device(device)
+        device = _checked_device(device)
     trials = [
         trial
         for w in workloads
@@ -122,18 +135,35 @@ def _workload_trials(suite, name, wanted_opts, backends, seeds, device, scale) -
     w = suite.workloads[name]
     allowed = w.optimizers if w.optimizers is not None else list(suite.optimizers)
     base = _workload_config(suite, name, w, device, scale)
+    per_backend = {be: _backend_options(suite, name, w, be) for be in backends}
     out = []
     for opt_name in (o for o in suite.optimizers if o in allowed and o in wanted_opts):
         opt = suite.optimizers[opt_name]
         defaults = {k: d.value for k, d in algorithms.defaults(opt.algorithm).items()}
         points = grid.points(opt.algorithm, opt.params, opt.zip)
         for point, be, seed in itertools.product(points, backends, seeds):
+            resolved, origins = per_backend[be]
             out.append(Trial(
                 optimizer=opt_name, algorithm=opt.algorithm, params=dict(point),
                 options={**defaults, **point}, backend=be, seed=seed,
+                backend_options=copy.deepcopy(resolved), origins=dict(origins),
                 **copy.deepcopy(base),  # no two trials share a mutable dict
             ))
     return out
+
+
+def _backend_options(suite: Suite, name: str, w: Workload, backend: str) -> tuple[dict, dict]:
+    """(resolved options, where each was set) of one backend for one workload's trials:
+    the suite's backend_options, then the workload's, option by option."""
+    levels = [(("backend_options", backend), suite.backend_options.get(backend, {})),
+              (("workloads", name, "backend_options", backend),
+               (w.backend_options or {}).get(backend, {}))]
+    origins = {key: suite.where(loc + (key,)) for loc, level in levels for key in level}
+    try:
+        resolved = backend_options.resolve(backend, *(level for _, level in levels))
+    except (TypeError, ValueError) as exc:  # load() reports these; a Suite made in code may not
+        raise HFBenchError(f"{', '.join(origins.values()) or suite.source}: {exc}") from None
+    return resolved, origins
 
 
 def _workload_config(suite: Suite, name: str, w: Workload, device: str | None, scale: float) -> dict:
@@ -175,9 +205,13 @@ def _round(x: float) -> float:
 
 
 def _select(kind: str, wanted, available: list[str], where: str) -> list[str]:
+    """The suite's names among `wanted` (one name or several: their union), in suite order."""
     if wanted is None:
         return list(available)
     names = [wanted] if isinstance(wanted, str) else list(wanted)
+    if not names:
+        raise HFBenchError(f"{where}: an empty {kind} filter selects nothing "
+                           f"(the suite's: {', '.join(available)})")
     for n in names:
         if n not in available:
             raise HFBenchError(f"{where}: {unknown(kind, n, available)}")
@@ -196,7 +230,12 @@ def _seeds(wanted, available: list[int], where: str) -> list[int]:
         return list(available[:wanted])
     if not wanted or not all(type(s) is int and s >= 0 for s in wanted):
         raise HFBenchError(f"{where}: seeds must be integers >= 0, got {list(wanted)!r}")
-    return list(dict.fromkeys(wanted))
+    missing = [s for s in wanted if s not in available]
+    if missing:
+        raise HFBenchError(f"{where}: seed {', '.join(map(str, missing))} is not in the suite; "
+                           f"its seeds: {', '.join(map(str, available))} (--seed S picks "
+                           "among them, --seeds N takes the first N)")
+    return [s for s in available if s in wanted]
 
 
 def _scale(value) -> float:
@@ -206,10 +245,11 @@ def _scale(value) -> float:
     return float(value)
 
 
-def _checked_device(device: str) -> None:
+def _checked_device(device: str) -> str:
+    """The canonical name of a device given on the command line."""
     try:
-        _device(device)
-    except ValueError as exc:
+        return parse_device(device)
+    except DeviceError as exc:
         raise HFBenchError(f"--device: {exc}") from None
 
 

@@ -7,7 +7,13 @@ did-you-mean; checks that need two fields at once (a model against its dataset,
 a grid point against its algorithm) live in `checks.py` and `grid.py`.
 
 Workloads may override the suite's `budget`, `targets`, `eval` and `device`; an
-override replaces the suite's value as a whole.
+override replaces the suite's value as a whole. `backend_options` (at the top level
+and in a workload) maps a backend name to its constructor options; a workload's
+override the suite's option by option, and each backend checks its own (`options.py`).
+
+Model types are the zoo's registry (`hfbench.models.MODELS`): mlp, autoencoder and
+lenet have entry classes here for their own keys; any other registered type is a
+`GenericModel` whose keys are its builder's keyword options.
 
 An optional `reference:` block holds the paper's own numbers, each tied to a
 workload, an optimizer (and one grid point of it), a metric and a point of the run
@@ -42,14 +48,17 @@ import types
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import (
-    AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, model_validator,
+    AfterValidator, BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, PrivateAttr,
+    Tag, model_validator,
 )
 
 from .. import algorithms
+from ..devices import parse_device
 from ..errors import unknown
 from ..losses import LOSSES
-from ..models import ACTIVATIONS
-from . import datasets
+from ..models import ACTIVATIONS, zoo
+from . import datasets, models
+from .yamlpos import dotted, locate
 
 METRICS = (
     "train_loss", "test_loss", "train_accuracy", "test_accuracy",
@@ -76,6 +85,7 @@ class _Strict(BaseModel):
 
 
 def _choice(kind: str, choices):
+    """A check against `choices`; a registry's own dict is read at each check, not copied."""
     def check(value: str) -> str:
         if value not in choices:
             raise ValueError(unknown(kind, value, choices))
@@ -104,13 +114,15 @@ def _backend(value: str) -> str:
 
 
 def _device(value: str) -> str:
-    if value in ("cpu", "cuda", "auto") or re.fullmatch(r"cuda:\d+", value):
-        return value
-    choices = ("cpu", "cuda", "cuda:N", "auto")
-    message = unknown("device", value, choices)
-    if value.lower() == "gpu":  # difflib would offer 'cpu', the opposite of what was meant
-        message = message.replace("did you mean 'cpu'", "did you mean 'cuda'")
-    raise ValueError(message)
+    """The canonical name (`hfbench.devices`): `gpu` and `cuda` make the same trials."""
+    return parse_device(value)  # a DeviceError is a ValueError: pydantic reports its text
+
+
+def _options_backend(value: str) -> str:
+    if value not in backend_names():
+        raise ValueError(f"{unknown('backend', value, backend_names())}; backend_options maps a "
+                         "backend to its options, e.g. backend_options: {torch: {compile: false}}")
+    return value
 
 
 def _batch_size(value: Any) -> Any:
@@ -151,6 +163,8 @@ def _activation(value: Any) -> Any:
 
 Name = Annotated[str, AfterValidator(_name)]
 Device = Annotated[str, AfterValidator(_device)]
+# {backend: {option: value}}; the values are checked by each backend (options.py)
+BackendOptions = dict[Annotated[str, AfterValidator(_options_backend)], dict[str, Any]]
 BatchSize = Annotated[Any, AfterValidator(_batch_size)]
 Width = Annotated[int, Field(ge=1)]
 Positive = Annotated[float, Field(gt=0)]
@@ -170,14 +184,6 @@ class AutoencoderModel(_Strict):
     encoder: Annotated[list[Width], Field(min_length=2)]
 
 
-class FashionCnnModel(_Strict):
-    type: Literal["gargiani_fashion_cnn"]
-
-
-class CifarCnnModel(_Strict):
-    type: Literal["gargiani_cifar_cnn"]
-
-
 class LeNetModel(_Strict):
     type: Literal["lenet"]
     # "same": first conv padded by 2 (400 features); "valid": the public Adaptive HF
@@ -185,9 +191,57 @@ class LeNetModel(_Strict):
     padding: Literal["same", "valid"] = "same"
 
 
+def _model_type(value: str) -> str:
+    if value not in zoo.MODELS:
+        raise ValueError(unknown("model type", value, models.types()))
+    return value
+
+
+class GenericModel(BaseModel):
+    """Any other type of the zoo's registry; its keys are its builder's keyword options."""
+
+    model_config = ConfigDict(extra="allow", strict=True, allow_inf_nan=False, frozen=True)
+    type: Annotated[str, AfterValidator(_model_type)]
+
+    @model_validator(mode="after")
+    def _options(self):
+        accepted = models.options_of(self.type)
+        given = self.__pydantic_extra__ or {}
+        for key in given:
+            if key not in accepted:
+                raise ValueError(f"{self.type}: {unknown('key', key, ['type', *accepted])}")
+        missing = [n for n, p in accepted.items() if p.default is p.empty and n not in given]
+        if missing:
+            raise ValueError(f"{self.type}: missing required key {missing[0]!r}")
+        return self
+
+
+# Types with keys of their own; the rest of the zoo's registry is a GenericModel.
+ENTRY_CLASSES = {"mlp": MlpModel, "autoencoder": AutoencoderModel, "lenet": LeNetModel}
+GENERIC = "generic"  # GenericModel's tag (pydantic puts it in error locations; dropped there)
+if not set(ENTRY_CLASSES) <= set(zoo.MODELS):
+    raise RuntimeError(f"suite model entries for types the zoo lacks: "
+                       f"{sorted(set(ENTRY_CLASSES) - set(zoo.MODELS))}")
+
+
+def model_tags() -> tuple[str, ...]:
+    """The tags of the model union's members (for error locations)."""
+    return (*ENTRY_CLASSES, GENERIC)
+
+
+def _model_tag(value: Any) -> str | None:
+    """Which class validates a model entry: by its type, read from the zoo's registry now
+    (so a type registered after import is accepted). None: no type given."""
+    kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+    if kind is None:
+        return None
+    return kind if kind in ENTRY_CLASSES and kind in zoo.MODELS else GENERIC
+
+
 Model = Annotated[
-    Union[MlpModel, AutoencoderModel, FashionCnnModel, CifarCnnModel, LeNetModel],
-    Field(discriminator="type"),
+    Union[tuple(Annotated[cls, Tag(kind)] for kind, cls in ENTRY_CLASSES.items())
+          + (Annotated[GenericModel, Tag(GENERIC)],)],
+    Discriminator(_model_tag),
 ]
 
 
@@ -245,7 +299,7 @@ class Eval(_Strict):
 class Workload(_Strict):
     dataset: Annotated[str, AfterValidator(lambda v: _choice("dataset", datasets.names())(v))]
     model: Model
-    loss: Annotated[str, AfterValidator(_choice("loss", tuple(LOSSES)))] | None = None
+    loss: Annotated[str, AfterValidator(_choice("loss", LOSSES))] | None = None  # read live
     batch_size: BatchSize
     curvature_batch_size: BatchSize | None = None  # hf's separate curvature batch
     l2: Annotated[float, Field(ge=0)] = 0.0
@@ -258,10 +312,11 @@ class Workload(_Strict):
     targets: list[Target] | None = None
     eval: Eval | None = None
     device: Device | None = None
+    backend_options: BackendOptions | None = None  # over the suite's, option by option
 
 
 class Optimizer(_Strict):
-    algorithm: Annotated[str, AfterValidator(_choice("algorithm", tuple(algorithms.ALGORITHMS)))]
+    algorithm: Annotated[str, AfterValidator(_choice("algorithm", algorithms.ALGORITHMS))]
     params: dict[str, Any] = {}  # a list value sweeps; checked against the algorithm in grid.py
     zip: list[list[str]] = []  # groups of list-valued params that advance together
 
@@ -352,6 +407,7 @@ class Suite(_Strict):
     device: Device = "cpu"
     dtype: Literal["float32", "float64"] = "float32"
     tf32: bool = False
+    backend_options: BackendOptions = {}  # {torch: {compile: false}}; see options.py
     workloads: Annotated[dict[Name, Workload], Field(min_length=1)]
     optimizers: Annotated[dict[Name, Optimizer], Field(min_length=1)]
     budget: Budget | None = None
@@ -359,10 +415,16 @@ class Suite(_Strict):
     eval: Eval = Eval()
     reference: Reference | None = None  # the paper's numbers, for hfbench.report.reference
     _source: str = PrivateAttr("<suite>")  # the file it came from, for messages
+    _lines: dict = PrivateAttr(default_factory=dict)  # key path -> line (yamlpos.parse)
 
     @property
     def source(self) -> str:
         return self._source
+
+    def where(self, path: tuple) -> str:
+        """`file:line key.path` of a key of the file, for messages after validation."""
+        shown, line = locate(self._lines, tuple(path))
+        return f"{self._source}:{line} {dotted(shown)}"
 
 
 # ----------------------------------------------------------------------------- key lookup
@@ -409,6 +471,7 @@ def _step(tp, part):
         return get_args(tp)[0]
     if origin in (Union, types.UnionType):  # a discriminated union: part is the tag
         for member in get_args(tp):
-            if _is_model(member) and part in get_args(member.model_fields["type"].annotation):
-                return member
+            tags = [m.tag for m in getattr(member, "__metadata__", ()) if isinstance(m, Tag)]
+            if part in tags:
+                return _strip(member)
     return None

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from . import checks, refcheck
+from . import checks, options, refcheck
 from .errors import Problem, SuiteError, from_pydantic
-from .schema import Suite, fields_at
+from .schema import Suite, backend_names, fields_at
 from .yamlpos import YamlSyntaxError, parse
 
 # A bare name ("quickstart") is looked up in ./suites first (a checkout, or a folder of
@@ -75,6 +75,7 @@ def loads(text: str, source: str = "<suite>") -> Suite:
     if problems:
         raise SuiteError.from_problems(source, lines, problems)
     suite._source = source
+    suite._lines = lines  # for messages that come later (preflight)
     return suite
 
 
@@ -84,4 +85,5 @@ def _validate(data: dict) -> tuple[Suite | None, list[Problem]]:
         suite = Suite.model_validate(data)
     except ValidationError as exc:
         problems += from_pydantic(exc.errors(), fields_at)
-    return suite, problems + checks.check(data) + refcheck.check(data)
+    problems += checks.check(data) + refcheck.check(data) + options.check(data, backend_names())
+    return suite, problems

@@ -1,0 +1,46 @@
+"""The torch backend's options, checked without importing torch.
+
+`resolve_options` is the backend's hook for hfbench's suite layer (see
+`hfbench.protocol`): a suite's `backend_options: {torch: {...}}` is checked here when
+the suite loads, and `TorchBackend` checks its own arguments with the same function.
+
+- device: `hfbench.devices` names ("gpu" is "cuda"); default "cpu".
+- dtype: "float32" (default) or "float64".
+- tf32: allow TensorFloat-32 matmuls and convolutions on NVIDIA GPUs; default false.
+- compile: fuse CG's vector updates with torch.compile: "auto" (default), true or
+  false (see `hfbench_torch.compiled`).
+- threads: torch's CPU thread count (process-wide); default None, torch's own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from hfbench.devices import parse_device
+from hfbench.errors import HFBenchError
+from hfbench.protocol_helpers import check_dtype, check_flag, check_options, check_threads
+
+DEFAULTS = {"device": "cpu", "dtype": "float32", "tf32": False, "compile": "auto", "threads": None}
+AUTO_MIN_SIZE = 100_000  # entries; below, Python overhead dominates and eager is as fast
+
+
+def resolve_options(options: Mapping) -> dict:
+    """`options` checked, completed with DEFAULTS, the device in canonical form."""
+    check_options("torch", {k: v for k, v in options.items() if k not in DEFAULTS}, DEFAULTS)
+    out = {**DEFAULTS, **options}
+    out["device"] = parse_device(out["device"], where="torch backend")
+    check_dtype(out["dtype"])
+    check_flag("torch", "tf32", out["tf32"])
+    check_compile(out["compile"])
+    check_threads("torch", out["threads"])
+    return out
+
+
+def check_compile(mode):
+    if mode == "auto" or isinstance(mode, bool):
+        return mode
+    raise HFBenchError(
+        f"torch backend: compile must be 'auto', true or false, got {mode!r}; "
+        "'auto' compiles CG's vector updates for vectors of "
+        f"{AUTO_MIN_SIZE:,}+ entries"
+    )
