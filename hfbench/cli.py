@@ -6,12 +6,14 @@ traceback. Anything else unexpected exits with 1.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .errors import HFBenchError
@@ -52,7 +54,7 @@ def backends(
             verdict = f"{n_ok}/{len(report.results)} checks passed"
             if not report.passed:
                 failed = True
-                err.print(str(report))
+                err.print(str(report), markup=False, soft_wrap=True)
         table.add_row(name, "installed", verdict)
     out.print(table)
     if failed:
@@ -90,7 +92,7 @@ def run(
     """Run a suite: every workload x optimizer x backend x seed, resumable."""
     from . import suite as suites
     from .executors import get_executor
-    from .runner.suite_run import preflight, run_suite, summary_table
+    from .runner.suite_run import pending, preflight, run_suite, summary_table
 
     spec = suites.load(suite or "quickstart")
     if seeds is not None and seed:
@@ -105,7 +107,9 @@ def run(
         _limit_xla_threads(threads)  # before preflight, which starts the frameworks
     runner = get_executor(executor, threads=threads, retries=retries, address=address,
                           cpus_per_trial=cpus_per_trial)
-    with runner:  # Ray starts here, before preflight starts JAX (its threads make Ray's fork warn)
+    if not pending(trials, results):  # all finished: start no Ray, no framework
+        runner = contextlib.nullcontext(runner)
+    with runner as runner:  # Ray starts here, before preflight starts JAX (its threads make Ray's fork warn)
         # joining a cluster, the driver may run no trial: its data and devices say nothing
         if address is None:
             preflight(trials)
@@ -206,7 +210,9 @@ def main() -> None:
     try:
         app()
     except HFBenchError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        # escaped: a message quotes the user's YAML ("[torch, jax]" is markup to rich);
+        # soft_wrap: a piped `file:line` message stays on one line for editors and grep
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)
 
 

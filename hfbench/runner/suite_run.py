@@ -11,6 +11,7 @@ import math
 import statistics
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -56,9 +57,11 @@ def run_suite(trials, results_dir, console: Console | None = None, threads: int 
     if not isinstance(executor, Executor):  # run_trial looked up now, so tests can patch it
         executor = get_executor(executor, threads=threads, retries=retries, run=run_trial,
                                 **executor_options)
-    todo = [t for t in trials if not record.is_done(results_dir, t.id)]
+    todo = pending(trials, results_dir)
     if len(todo) < len(trials):
         console.print(f"resuming: {len(trials) - len(todo)} of {len(trials)} trials already done, skipped")
+    if not todo:
+        return [record.read(record.path_for(results_dir, t.id)) for t in trials]
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TimeRemainingColumn())
     try:
@@ -70,6 +73,11 @@ def run_suite(trials, results_dir, console: Console | None = None, threads: int 
                       f"{results_dir}; run the same command again to resume (finished trials are skipped)")
         raise
     return [record.read(record.path_for(results_dir, t.id)) for t in trials]
+
+
+def pending(trials, results_dir) -> list:
+    """The trials without a finished record in `results_dir`, in order."""
+    return [t for t in trials if not record.is_done(results_dir, t.id)]
 
 
 def _label(trial) -> str:
@@ -97,12 +105,12 @@ class _ProgressDisplay:
 
     def finished(self, trial, rec) -> None:
         if rec["status"] == "failed":
-            self.console.print(f"[red]trial {trial.id} ({_label(trial)}) failed:[/] {rec['error']}")
+            self.console.print(f"[red]trial {trial.id} ({_label(trial)}) failed:[/] {escape(str(rec['error']))}")
         self.progress.advance(self.overall)
 
     def retrying(self, trial, rec, attempt) -> None:
         self.console.print(f"[yellow]trial {trial.id} ({_label(trial)}) failed (attempt {attempt}), "
-                           f"running it again:[/] {rec['error']}")
+                           f"running it again:[/] {escape(str(rec['error']))}")
 
     def running(self, running, queued) -> None:
         # no trial runs in this process: the overall bar says what is in flight
@@ -110,7 +118,7 @@ class _ProgressDisplay:
         self.progress.update(self.overall, status=f"{running} running, {queued} queued")
 
     def note(self, text) -> None:
-        self.console.print(text, highlight=False)
+        self.console.print(text, highlight=False, markup=False)
 
 
 def summary_table(records: list[dict]) -> Table:

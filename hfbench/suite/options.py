@@ -21,6 +21,7 @@ not part of a trial; they are refused here so each has one spelling.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from ..errors import HFBenchError
@@ -59,8 +60,18 @@ def check_option(backend: str, key: str, value: Any) -> str | None:
     try:
         hook({key: value})
     except (TypeError, ValueError) as exc:  # HFBenchError is a ValueError
-        return str(exc)
+        return _settable_only(str(exc))
     return None
+
+
+def _settable_only(message: str) -> str:
+    """The hook's "(accepted: a, b)" lists every option of its backend, RESERVED ones
+    too; here only the others can be set."""
+    def keep(match):
+        names = [n for n in match.group(1).split(", ") if n not in RESERVED]
+        return f"(accepted here: {', '.join(names)})"
+
+    return re.sub(r"\(accepted: ([^)]*)\)", keep, message)
 
 
 # ----------------------------------------------------------------------------- checks
