@@ -5,6 +5,9 @@ platform's user cache folder for "hfbench" plus "data" (platformdirs). Downloads
 land in FILE.part and are renamed into place only after their SHA-256 matches, so
 an interrupted or bad download never looks like a cached file; a later fetch
 resumes a .part where the server honours HTTP ranges (and starts over otherwise).
+A fetch holds an exclusive lock on cache_dir()/.NAME.lock (flock, POSIX), so two
+processes fetching one dataset never write one .part at once: the second waits,
+then finds the files cached and verified.
 """
 
 from __future__ import annotations
@@ -112,11 +115,45 @@ def fetch_files(info: DatasetInfo, *, force: bool = False, progress: Progress | 
                 timeout: float = TIMEOUT_S) -> Path:
     """Download every file of `info` that is not cached and verified; returns the folder."""
     folder = dataset_dir(info.name)
-    todo = [f for f in info.files if force or not (folder / f.name).is_file()
-            or check_file(folder / f.name, f, info.name)]
-    if not todo:
+    if not _stale(info, folder, force):
         return folder
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        lock = _lock(folder.parent / f".{info.name}.lock")
+    except OSError as exc:
+        raise DataError(f"dataset {info.name!r}: cannot write to the cache folder {folder}: "
+                        f"{exc.strerror or exc}; set {ENV} to a folder you can write to") from None
+    with lock:  # closing the file releases the lock
+        todo = _stale(info, folder, force)  # again: a fetch we waited for may have done it
+        _fetch_all(info, todo, folder, force, progress, timeout)
+    return folder
+
+
+def _stale(info: DatasetInfo, folder: Path, force: bool) -> list[RemoteFile]:
+    """The files of `info` to download: all with force, else those missing or failing."""
+    return [f for f in info.files if force or not (folder / f.name).is_file()
+            or check_file(folder / f.name, f, info.name)]
+
+
+def _lock(path: Path):
+    """`path` opened (created if missing) with an exclusive flock on it, taken after any
+    other holder lets go; closing the file, or the process dying, releases it. Where
+    flock does not exist (Windows), the file is opened without a lock."""
+    fh = open(path, "a")
+    try:
+        import fcntl
+    except ImportError:
+        return fh
+    try:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)  # waits for another fetch of this dataset
+    except BaseException:
+        fh.close()
+        raise
+    return fh
+
+
+def _fetch_all(info: DatasetInfo, todo: list[RemoteFile], folder: Path, force: bool,
+               progress: Progress | None, timeout: float) -> None:
     meter = _Meter(progress, todo)
     for i, f in enumerate(todo):
         if force:  # a stale partial download must not be resumed either
@@ -130,7 +167,6 @@ def fetch_files(info: DatasetInfo, *, force: bool = False, progress: Progress | 
                 f"them in {folder}{os.sep}:\n{_file_lines(todo[i:])}"
             )
         meter.end()
-    return folder
 
 
 def _fetch_one(info: DatasetInfo, f: RemoteFile, folder: Path, meter: "_Meter",

@@ -202,6 +202,9 @@ class _Sweep:
         except KeyboardInterrupt:
             self.stop()
             raise
+        except BaseException:  # a record that cannot be written (a full disk): stop the rest
+            self.cancel()
+            raise
 
     def submit(self, trial, attempt: int) -> None:
         cpus = self.ex.cpus_per_trial
@@ -236,6 +239,10 @@ class _Sweep:
             rec, placement = self.result(ref, trial)
             if rec.get("status") != "failed":
                 write_record(self.results_dir, trial, rec, {**placement, "attempt": attempt})
+        self.cancel()
+
+    def cancel(self) -> None:
+        """Cancel (kill) every task still in flight; their trials get no record."""
         for ref in self.pending:
             self.ray.cancel(ref, force=True)
         self.pending.clear()

@@ -37,9 +37,9 @@ class Report:
 def build(results_dir, out_dir, *, csv: bool = False, figures: bool = True) -> Report:
     """Read `results_dir`, write the report to `out_dir`; returns what was written."""
     _require()
-    scan = results.scan(results_dir)
-    trials = results.trials(results_dir)
-    steps = results.load(results_dir)
+    scan = results.scan(results_dir)  # read once: a skipped file is warned about once
+    trials = results.trials(scan)
+    steps = results.load(scan)
     out = pathlib.Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rep = Report(out)
@@ -48,7 +48,7 @@ def build(results_dir, out_dir, *, csv: bool = False, figures: bool = True) -> R
     if figures:
         rep.figures = _figures(steps, trials, out / "figures")
     if csv:
-        results.export_csv(results_dir, out / "data")
+        results.export_csv(scan, out / "data")
     rep.missing = _missing_lines(scan, trials)
     rep.index = out / "index.html"
     rep.index.write_text(_page(scan.records, rep, csv), encoding="utf-8")

@@ -1,13 +1,18 @@
 """Trial records on disk: one JSON file per trial, written atomically.
 
-A record is written to a temporary file in the same folder, flushed, fsynced and
-renamed over the final name (os.replace is atomic on POSIX and Windows), so a crash
-never leaves a torn record: a trial either has its whole record or none.
+A record is written to a temporary file in the same folder (`.<trial_id>.*.tmp`,
+which no reader takes for a record), flushed, fsynced and renamed over the final
+name (os.replace is atomic on POSIX and Windows), so a crash never leaves a torn
+record: a trial either has its whole record or none. A write that fails (a full
+disk, a folder made read-only) removes its temporary file and raises RecordError,
+which names the folder. A file at a trial's path that is not a whole record (torn
+by an older version, edited by hand) does not count: its trial runs again.
 """
 
 from __future__ import annotations
 
 import datetime
+import errno
 import json
 import math
 import os
@@ -20,6 +25,8 @@ import tempfile
 
 import numpy as np
 
+from ..errors import HFBenchError
+
 DONE = ("completed", "target_reached", "diverged", "budget_exhausted")
 
 
@@ -27,31 +34,124 @@ def path_for(results_dir: pathlib.Path, trial_id: str) -> pathlib.Path:
     return pathlib.Path(results_dir) / f"{trial_id}.json"
 
 
+class RecordError(HFBenchError):
+    """A results folder that cannot be written (read-only, full, not a folder)."""
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)  # reading the umask means setting it: put it straight back
+    os.umask(mask)
+    return mask
+
+
+# mkstemp creates 0600 files; a record gets the mode open() would give it, so whoever
+# may read the results folder may read its records. Read once: the umask is per process.
+FILE_MODE = 0o666 & ~_umask()
+RESUME_HINT = "the records already written are whole; fix that, then run again to resume"
+
+
 def write_atomic(path: pathlib.Path, record: dict) -> None:
+    """Write `record` as JSON at `path` atomically; RecordError if the folder refuses it."""
+    path = pathlib.Path(path)
+    try:
+        _write_atomic(path, record)
+    except OSError as exc:
+        raise RecordError(f"cannot write the record of trial {path.stem} into results folder "
+                          f"{str(path.parent)!r}: {_reason(exc)}; nothing partial was kept, "
+                          f"and {RESUME_HINT}") from None
+
+
+def _write_atomic(path: pathlib.Path, record: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as fh:
             json.dump(_jsonable(record), fh, indent=1, allow_nan=True)
             fh.flush()
+            _chmod(fh.fileno())
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException:  # an error or an interrupt (Ctrl-C, SIGTERM): no temp file stays
         pathlib.Path(tmp).unlink(missing_ok=True)
         raise
+    _fsync_dir(path.parent)
+
+
+def _chmod(fd: int) -> None:
+    try:
+        os.fchmod(fd, FILE_MODE)
+    except (AttributeError, OSError):  # Windows has no fchmod; some mounts refuse modes
+        pass
+
+
+def _fsync_dir(folder: pathlib.Path) -> None:
+    """Make the rename durable (a power cut after it keeps the record); POSIX only."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # Windows opens no folders; its rename needs no folder fsync
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some filesystems refuse to fsync a folder; the rename itself is atomic
+    finally:
+        os.close(fd)
+
+
+def check_writable(results_dir) -> None:
+    """Create `results_dir` if needed and write, fsync and remove a probe file in it, so
+    a folder that cannot hold records is named before any trial runs (RecordError)."""
+    folder = pathlib.Path(results_dir)
+    where = f"results folder {str(folder)!r}"
+    fix = "pass --results a folder you can write to"
+    if folder.exists() and not folder.is_dir():
+        raise RecordError(f"{where} is a file, not a folder; {fix}")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".hfbench-probe.", suffix=".tmp")
+        try:
+            os.write(fd, b"hfbench write check\n")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+            pathlib.Path(probe).unlink(missing_ok=True)
+    except OSError as exc:
+        raise RecordError(f"{where} is not writable: {_reason(exc)}; {fix}") from None
+
+
+def _reason(exc: OSError) -> str:
+    """"No space left on device (ENOSPC) at PATH": the words, the code, the file."""
+    code = errno.errorcode.get(exc.errno, "") if exc.errno else ""
+    text = exc.strerror or str(exc)
+    at = f" at {exc.filename}" if exc.filename else ""
+    return f"{text}{f' ({code})' if code else ''}{at}"
+
+
+def check(path: pathlib.Path) -> tuple[dict | None, str]:
+    """(the record at `path`, "") or (None, why it is not one); ("" when there is no file)."""
+    try:
+        text = pathlib.Path(path).read_text()
+    except FileNotFoundError:
+        return None, ""
+    except (OSError, ValueError) as exc:  # a folder in its place, a permission, bad bytes
+        return None, f"unreadable: {exc}"
+    try:
+        rec = json.loads(text)
+    except ValueError as exc:
+        return None, f"not whole JSON (a torn or edited file?): {exc}"
+    if not isinstance(rec, dict) or not isinstance(rec.get("status"), str):
+        return None, "valid JSON, but not a trial record (no 'status')"
+    return rec, ""
 
 
 def read(path: pathlib.Path) -> dict | None:
-    """The record at `path`, or None if missing or unreadable (then it is rerun)."""
-    try:
-        return json.loads(pathlib.Path(path).read_text())
-    except (OSError, ValueError):
-        return None
+    """The record at `path`, or None if missing or not a whole record (then it is rerun)."""
+    return check(path)[0]
 
 
 def is_done(results_dir, trial_id: str) -> bool:
     rec = read(path_for(results_dir, trial_id))
-    return rec is not None and rec.get("status") in DONE
+    return rec is not None and rec["status"] in DONE
 
 
 def _jsonable(obj):

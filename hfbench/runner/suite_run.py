@@ -2,13 +2,21 @@
 
 Resume: a trial whose record exists with a finished status is skipped (its id is
 a hash of its resolved config, so any change of settings makes a new trial).
-Failed trials and trials without a record (interrupted) are run again.
+Failed trials and trials without a whole record (interrupted, or a file torn or
+edited since) are run again; an unreadable record is named before it is replaced.
+
+Faults: the results folder is checked writable before any trial starts. Ctrl-C
+(SIGINT) and SIGTERM (a scheduler's stop, `kill`) end the sweep alike: the finished
+records stay, the running trial writes none, and the message says how to resume.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+import signal
 import statistics
+import threading
 
 from rich.console import Console
 from rich.markup import escape
@@ -51,17 +59,38 @@ def run_suite(trials, results_dir, console: Console | None = None, threads: int 
     threads: the framework's CPU threads for every trial (see run_trial); retries: how
     many times a failed trial runs again; executor: "local" (in this process), "ray",
     or an Executor; executor_options: the executor's own (address, cpus_per_trial).
-    A KeyboardInterrupt keeps the finished records, says so and propagates.
+    A KeyboardInterrupt, or SIGTERM (raised as Terminated, a KeyboardInterrupt), keeps
+    the finished records, says so and propagates. A results folder that cannot be
+    written raises record.RecordError (an HFBenchError) before any trial starts, or at
+    the first record that cannot be written (a full disk), which ends the sweep.
     """
     console = console or Console(stderr=True)
     if not isinstance(executor, Executor):  # run_trial looked up now, so tests can patch it
         executor = get_executor(executor, threads=threads, retries=retries, run=run_trial,
                                 **executor_options)
-    todo = pending(trials, results_dir)
+    with sigterm_as_interrupt():
+        todo = pending(trials, results_dir)
+        if todo:  # a folder of finished records may be read-only: only a sweep must write
+            record.check_writable(results_dir)
+        _say_resume(console, trials, todo, results_dir)
+        if todo:
+            _run_all(executor, trials, todo, results_dir, console)
+    return [record.read(record.path_for(results_dir, t.id)) for t in trials]
+
+
+def _say_resume(console, trials, todo, results_dir) -> None:
+    """How many trials are done; which records are unreadable and so run again."""
     if len(todo) < len(trials):
-        console.print(f"resuming: {len(trials) - len(todo)} of {len(trials)} trials already done, skipped")
-    if not todo:
-        return [record.read(record.path_for(results_dir, t.id)) for t in trials]
+        _say(console, f"resuming: {len(trials) - len(todo)} of {len(trials)} trials already "
+                      "done, skipped")
+    for t in todo:
+        path = record.path_for(results_dir, t.id)
+        _, why = record.check(path)
+        if why:
+            _say(console, f"warning: {path}: {why}; trial {_label(t)} runs again")
+
+
+def _run_all(executor, trials, todo, results_dir, console) -> None:
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TimeRemainingColumn())
     try:
@@ -69,10 +98,48 @@ def run_suite(trials, results_dir, console: Console | None = None, threads: int 
             executor.run_all(todo, results_dir, _ProgressDisplay(progress, console, len(todo)))
     except KeyboardInterrupt:
         done = sum(record.is_done(results_dir, t.id) for t in trials)
-        console.print(f"interrupted: {done} of {len(trials)} trials have their records in "
-                      f"{results_dir}; run the same command again to resume (finished trials are skipped)")
+        _say(console, f"interrupted: {done} of {len(trials)} trials have their records in "
+                      f"{results_dir}; run the same command again to resume (finished trials "
+                      "are skipped)")
         raise
-    return [record.read(record.path_for(results_dir, t.id)) for t in trials]
+
+
+def _say(console, text: str) -> None:
+    """One line, never wrapped (a log is grepped), never read as markup (paths have [])."""
+    console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled as Ctrl-C; `exit_code` is the shell's 128 + the signal number."""
+
+    def __init__(self, signum: int):
+        super().__init__(f"signal {signum}")
+        self.exit_code = 128 + signum
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt():
+    """Within the block, SIGTERM raises Terminated (a KeyboardInterrupt), so the sweep
+    stops as on Ctrl-C. A second SIGTERM gets the previous handler (the default ends
+    the process at once). Signal handlers live in the main thread only: elsewhere,
+    and where SIGTERM does not exist, nothing changes."""
+    sigterm = getattr(signal, "SIGTERM", None)
+    previous = signal.getsignal(sigterm) if sigterm is not None else None
+    if (sigterm is None or previous is signal.SIG_IGN  # ignored by whoever started us: keep it so
+            or threading.current_thread() is not threading.main_thread()):
+        yield
+        return
+    restore = previous if previous is not None else signal.SIG_DFL  # None: set outside Python
+
+    def handler(signum, frame):
+        signal.signal(signum, restore)
+        raise Terminated(signum)
+
+    signal.signal(sigterm, handler)
+    try:
+        yield
+    finally:
+        signal.signal(sigterm, restore)
 
 
 def pending(trials, results_dir) -> list:
@@ -105,12 +172,13 @@ class _ProgressDisplay:
 
     def finished(self, trial, rec) -> None:
         if rec["status"] == "failed":
-            self.console.print(f"[red]trial {trial.id} ({_label(trial)}) failed:[/] {escape(str(rec['error']))}")
+            self.console.print(f"[red]trial {trial.id} ({_label(trial)}) failed:[/] "
+                               f"{escape(str(rec['error']))}", soft_wrap=True)
         self.progress.advance(self.overall)
 
     def retrying(self, trial, rec, attempt) -> None:
         self.console.print(f"[yellow]trial {trial.id} ({_label(trial)}) failed (attempt {attempt}), "
-                           f"running it again:[/] {escape(str(rec['error']))}")
+                           f"running it again:[/] {escape(str(rec['error']))}", soft_wrap=True)
 
     def running(self, running, queued) -> None:
         # no trial runs in this process: the overall bar says what is in flight
@@ -118,7 +186,7 @@ class _ProgressDisplay:
         self.progress.update(self.overall, status=f"{running} running, {queued} queued")
 
     def note(self, text) -> None:
-        self.console.print(text, highlight=False, markup=False)
+        _say(self.console, text)
 
 
 def summary_table(records: list[dict]) -> Table:
