@@ -59,6 +59,8 @@ def _check_optimizers(data: dict) -> tuple[dict, dict, list[Problem]]:
     optimizers, grid_ok, problems = {}, {}, []
     for name, raw in _entries(data, "optimizers"):
         opt = partial(Optimizer, raw) or {}
+        if opt.get("algorithm", INVALID) is INVALID and opt.get("params", INVALID) is not INVALID:
+            problems += grid.check_without_algorithm(name, opt["params"])
         if INVALID in (opt.get("algorithm", INVALID), opt.get("params", INVALID)):
             continue
         zips = [] if opt["zip"] is INVALID else opt["zip"]
@@ -72,7 +74,9 @@ def _check_optimizers(data: dict) -> tuple[dict, dict, list[Problem]]:
 
 def _entries(data: dict, key: str) -> list[tuple[str, Any]]:
     section = data.get(key)
-    return [(str(k), v) for k, v in section.items()] if isinstance(section, dict) else []
+    if not isinstance(section, dict):
+        return []
+    return [(k, v) for k, v in section.items() if isinstance(k, str)]  # others: yamlpos reports them
 
 
 def partial(cls: type[BaseModel], raw: Any, only: tuple[str, ...] | None = None) -> dict[str, Any] | None:
@@ -122,6 +126,7 @@ def check_workload(ctx: Context, name: str, w: dict) -> list[Problem]:
     model = w["model"].model_dump()
     loss = w["loss"] or models.default_loss(model, data)
     problems += models.check(model, loss, w["dataset"], data, loc)
+    problems += _check_batches(name, w, data)
     problems += _check_targets(ctx, name, w, model, data)
     if INVALID not in (w["l2"], w["init"]):
         spec, found = models.check_builds(model, loss, w["l2"], w["init"] or models.default_init(model), loc)
@@ -140,10 +145,36 @@ def runs(ctx: Context, w: dict) -> list[str]:
 def _check_allowlist(ctx: Context, name: str, w: dict) -> list[Problem]:
     if not _given(w["optimizers"]):
         return []
+    if not w["optimizers"]:
+        return [Problem(("workloads", name, "optimizers"), "an empty list runs nothing; name some "
+                        f"of the suite's optimizers ({', '.join(ctx.optimizer_names)}), or leave "
+                        "the key out to run all of them")]
     return [
         Problem(("workloads", name, "optimizers", i), unknown("optimizer", opt, ctx.optimizer_names))
         for i, opt in enumerate(w["optimizers"]) if opt not in ctx.optimizer_names
     ]
+
+
+def _check_batches(name: str, w: dict, data: datasets.DatasetInfo | None) -> list[Problem]:
+    """Batches that fit the training set, and a curvature batch within the gradient batch
+    (the runner draws it from the gradient batch; it would refuse both in every trial)."""
+    n = data.n_train if data is not None else None
+    loc = ("workloads", name)
+    sizes = {}
+    for key in ("batch_size", "curvature_batch_size"):
+        value = w[key]
+        sizes[key] = n if value == "full" else value
+        if type(value) is int and n is not None and value > n:
+            return [Problem(loc + (key,), f"{key} {value} exceeds the {n} training examples of "
+                            f"dataset {w['dataset']!r}; use at most {n}, or 'full' for all of them")]
+    b, c = sizes["batch_size"], sizes["curvature_batch_size"]
+    if type(b) is int and type(c) is int and c > b:
+        given = {k: f"{v!r} ({sizes[k]})" if v == "full" else str(v) for k, v in w.items()
+                 if k in sizes}
+        return [Problem(loc + ("curvature_batch_size",), f"curvature_batch_size "
+                        f"{given['curvature_batch_size']} exceeds batch_size {given['batch_size']} "
+                        f"(the curvature batch is drawn from the gradient batch); use at most {b}")]
+    return []
 
 
 def _check_budget(ctx: Context, name: str, w: dict) -> list[Problem]:

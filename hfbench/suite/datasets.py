@@ -8,6 +8,12 @@ loss and metrics make sense.
 `targets`: "labels" (class ids: softmax cross-entropy, accuracy), "values" (real
 outputs: squared error) or "inputs" (no labels: autoencoders only), from the
 dataset's task.
+
+`n_train`: the training examples `hfbench.data.load(name)` gives (its default split),
+so a batch larger than the training set is refused at load time, with its line,
+rather than failing every trial. Kept here, not loaded: downloaded datasets may not
+be in the cache yet. tests/test_bad_input_matrix.py checks it against loaded data
+and against the registry's descriptions.
 """
 
 from __future__ import annotations
@@ -16,12 +22,17 @@ import math
 from typing import NamedTuple
 
 TARGETS_OF_TASK = {"classification": "labels", "regression": "values", "reconstruction": "inputs"}
+TRAIN_SIZES = {
+    "boston": 404, "mnist5k": 4000, "digits": 1438, "sine": 8000, "curves": 20000,
+    "mnist": 60000, "fashion_mnist": 60000, "cifar10": 50000, "olivetti_faces": 320,
+}
 
 
 class DatasetInfo(NamedTuple):
     shape: tuple[int, ...]  # one example, channels first for images
     outputs: int | None  # classes or regression outputs; None for "inputs"
     targets: str
+    n_train: int | None = None  # None: not known here (a dataset added without its size)
 
     @property
     def input_size(self) -> int:
@@ -43,7 +54,8 @@ def info(name: str) -> DatasetInfo | None:
     if name not in DATASETS or name not in EXAMPLES:
         return None
     example = EXAMPLES[name]
-    return DatasetInfo(example.shape, example.outputs, TARGETS_OF_TASK[DATASETS[name].task])
+    return DatasetInfo(example.shape, example.outputs, TARGETS_OF_TASK[DATASETS[name].task],
+                       TRAIN_SIZES.get(name))
 
 
 def known() -> dict[str, DatasetInfo]:

@@ -116,10 +116,11 @@ def expand(
     workloads = _select("workload", workload, list(suite.workloads), where)
     wanted_opts = _select("optimizer", optimizer, list(suite.optimizers), where)
     backends = _select("backend", backend, suite.backends, where)
-    seed_list = _seeds(seeds, suite.seeds, where)
+    seed_list = _seeds(seeds, suite.seeds, where, _at_line(suite, ("seeds",)))
     scale = _scale(budget_scale)
     if device is not None:
         device = _checked_device(device)
+    _check_count(suite, workloads, wanted_opts, backends, seed_list, where)
     trials = [
         trial
         for w in workloads
@@ -127,8 +128,27 @@ def expand(
     ]
     if not trials:
         raise HFBenchError(f"{where}: the filters select no trials; a workload runs only the "
-                           f"optimizers in its `optimizers` list ({_allowlists(suite, workloads)})")
+                           f"optimizers in its `optimizers` list: {_allowlists(suite, workloads)}")
     return trials
+
+
+MAX_TRIALS = 100_000  # the largest shipped suite has ~500; beyond this, listing them never ends
+
+
+def _check_count(suite, workloads, wanted_opts, backends, seeds, where) -> None:
+    """Refuse, before building any, more trials than MAX_TRIALS (a typo in a grid or a seed
+    count, usually)."""
+    n = 0
+    for name in workloads:
+        allowed = suite.workloads[name].optimizers
+        for opt_name in wanted_opts:
+            if allowed is None or opt_name in allowed:
+                opt = suite.optimizers[opt_name]
+                n += grid.size(opt.params, opt.zip) * len(backends) * len(seeds)
+    if n > MAX_TRIALS:
+        raise HFBenchError(f"{where}: the suite expands to {n:,} trials, over the limit of "
+                           f"{MAX_TRIALS:,}; narrow it (--workload, --optimizer, --backend, "
+                           "--seeds) or split its grids")
 
 
 def _workload_trials(suite, name, wanted_opts, backends, seeds, device, scale) -> list[Trial]:
@@ -136,6 +156,7 @@ def _workload_trials(suite, name, wanted_opts, backends, seeds, device, scale) -
     allowed = w.optimizers if w.optimizers is not None else list(suite.optimizers)
     base = _workload_config(suite, name, w, device, scale)
     per_backend = {be: _backend_options(suite, name, w, be) for be in backends}
+    device_from = _device_origin(suite, name, w, device)
     out = []
     for opt_name in (o for o in suite.optimizers if o in allowed and o in wanted_opts):
         opt = suite.optimizers[opt_name]
@@ -146,7 +167,7 @@ def _workload_trials(suite, name, wanted_opts, backends, seeds, device, scale) -
             out.append(Trial(
                 optimizer=opt_name, algorithm=opt.algorithm, params=dict(point),
                 options={**defaults, **point}, backend=be, seed=seed,
-                backend_options=copy.deepcopy(resolved), origins=dict(origins),
+                backend_options=copy.deepcopy(resolved), origins={**origins, **device_from},
                 **copy.deepcopy(base),  # no two trials share a mutable dict
             ))
     return out
@@ -164,6 +185,18 @@ def _backend_options(suite: Suite, name: str, w: Workload, backend: str) -> tupl
     except (TypeError, ValueError) as exc:  # load() reports these; a Suite made in code may not
         raise HFBenchError(f"{', '.join(origins.values()) or suite.source}: {exc}") from None
     return resolved, origins
+
+
+def _device_origin(suite: Suite, name: str, w: Workload, override: str | None) -> dict:
+    """{"device": where the trials' device was set} (the --device option, the workload's
+    key or the suite's), so a device this machine lacks is named at its line; {} when
+    it is the default."""
+    if override is not None:
+        return {"device": f"--device {override}"}
+    for path in (("workloads", name, "device"), ("device",)):
+        if path in getattr(suite, "_lines", {}):
+            return {"device": suite.where(path)}
+    return {}
 
 
 def _workload_config(suite: Suite, name: str, w: Workload, device: str | None, scale: float) -> dict:
@@ -218,15 +251,14 @@ def _select(kind: str, wanted, available: list[str], where: str) -> list[str]:
     return [a for a in available if a in names]
 
 
-def _seeds(wanted, available: list[int], where: str) -> list[int]:
+def _seeds(wanted, available: list[int], where: str, key_at: str = "") -> list[int]:
     if wanted is None:
         return list(available)
     if isinstance(wanted, bool) or not isinstance(wanted, (int, list, tuple)):
         raise HFBenchError(f"{where}: seeds must be a count N or a list of seeds, got {wanted!r}")
     if isinstance(wanted, int):
         if not 1 <= wanted <= len(available):
-            raise HFBenchError(f"{where}: --seeds {wanted} asks for the first {wanted} seeds, but "
-                               f"the suite has {len(available)} ({available}); give 1 to {len(available)}")
+            raise HFBenchError(f"{where}: {_seed_count_problem(wanted, available, key_at)}")
         return list(available[:wanted])
     if not wanted or not all(type(s) is int and s >= 0 for s in wanted):
         raise HFBenchError(f"{where}: seeds must be integers >= 0, got {list(wanted)!r}")
@@ -236,6 +268,24 @@ def _seeds(wanted, available: list[int], where: str) -> list[int]:
                            f"its seeds: {', '.join(map(str, available))} (--seed S picks "
                            "among them, --seeds N takes the first N)")
     return [s for s in available if s in wanted]
+
+
+def _at_line(suite: Suite, path: tuple) -> str:
+    """` (file:line)` of a key the suite's file gives, or '' (absent, or made in code)."""
+    shown = suite.where(path)
+    return f" ({shown.split(' ', 1)[0]})" if path in getattr(suite, "_lines", {}) else ""
+
+
+def _seed_count_problem(n: int, available: list[int], key_at: str = "") -> str:
+    """Why `--seeds n` cannot be: a count below 1, or more seeds than the suite lists
+    (--seeds and --seed choose among the suite's seeds; its `seeds:` key adds more)."""
+    k = len(available)
+    has = f"the suite has {k} seed{'s' if k != 1 else ''} ({', '.join(map(str, available))})"
+    if n < 1:
+        return f"--seeds {n}: give a count of at least 1; {has}"
+    counts = "--seeds 1" if k == 1 else f"--seeds 1 to --seeds {k}"
+    return (f"--seeds {n} asks for the first {n} seeds, but {has}; give {counts}, or to "
+            f"run more, list them in the suite's `seeds:` key{key_at}: `seeds: {n}` means seeds 0 to {n - 1}")
 
 
 def _scale(value) -> float:
@@ -254,8 +304,13 @@ def _checked_device(device: str) -> str:
 
 
 def _allowlists(suite: Suite, workloads: list[str]) -> str:
+    """Each workload's optimizers, with the line of its list: `digits: sgd, sgn (x.yaml:13
+    workloads.digits.optimizers)`."""
     parts = []
     for name in workloads:
         allowed = suite.workloads[name].optimizers
-        parts.append(f"{name}: {', '.join(allowed) if allowed is not None else 'all'}")
+        if allowed is None:
+            parts.append(f"{name}: all")
+        else:
+            parts.append(f"{name}: {', '.join(allowed)} ({suite.where(('workloads', name, 'optimizers'))})")
     return "; ".join(parts)

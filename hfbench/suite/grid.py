@@ -24,6 +24,9 @@ from ..errors import HFBenchError, closest, unknown
 from .errors import Problem
 
 MAX_POINT_ERRORS = 3  # per optimizer; a bad combination repeats across many points
+# Per optimizer. The papers' grids have at most a few dozen points; five lists of 100
+# values would be 10^10, and listing (or checking) them would never end.
+MAX_POINTS = 10_000
 
 
 def axes(params: dict[str, Any], zips: list[list[str]]) -> list[tuple[tuple[str, ...], list[tuple]]]:
@@ -79,7 +82,28 @@ def check(name: str, algorithm: str, params: dict, zips: list[list[str]]) -> lis
     problems += _check_zips(params, zips, loc + ("zip",))
     if problems:
         return problems  # the full points would only repeat these
+    n = size(params, zips)
+    if n > MAX_POINTS:
+        return [Problem(loc + ("params",), f"the grid has {n:,} points, over the {MAX_POINTS:,} "
+                        "one optimizer may sweep; sweep fewer values, zip lists that advance "
+                        "together, or split it into several optimizers")]
     return _check_points(algorithm, params, zips, loc + ("params",))
+
+
+def size(params: dict[str, Any], zips: list[list[str]]) -> int:
+    """The number of grid points, without listing them."""
+    return math.prod(len(values) for _, values in axes(params, zips))
+
+
+def check_without_algorithm(name: str, params: dict) -> list[Problem]:
+    """The params of an optimizer whose algorithm is missing or unknown: those that no
+    algorithm takes (the rest are checked once the algorithm is fixed)."""
+    every = sorted({k for a in algorithms.ALGORITHMS for k in algorithms.defaults(a)})
+    return [
+        Problem(("optimizers", name, "params", key), f"unknown option {key!r}: no algorithm takes "
+                f"it{closest(key, every)} (each algorithm's options: hfbench.algorithms.defaults(name))")
+        for key in params if key not in every
+    ]
 
 
 def _check_param(algorithm, defaults, key, value, loc) -> list[Problem]:

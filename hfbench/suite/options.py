@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..errors import HFBenchError
+from ..errors import DeviceError, HFBenchError
 from ..registry import option_resolver
 from .errors import Problem, SuiteError
 
@@ -69,6 +69,8 @@ def _settable_only(message: str) -> str:
     too; here only the others can be set."""
     def keep(match):
         names = [n for n in match.group(1).split(", ") if n not in RESERVED]
+        if not names:
+            return "(this backend takes no options here; remove the key)"
         return f"(accepted here: {', '.join(names)})"
 
     return re.sub(r"\(accepted: ([^)]*)\)", keep, message)
@@ -85,6 +87,8 @@ def check(data: dict, backends: tuple[str, ...]) -> list[Problem]:
     base = {} if problems else top  # a bad suite-level option is reported once, there
     workloads = data.get("workloads")
     for name, raw in (workloads.items() if isinstance(workloads, dict) else ()):
+        if not isinstance(name, str):
+            continue  # yamlpos reports a key that is not a name
         own = _level(raw.get("backend_options") if isinstance(raw, dict) else None, backends)
         loc = ("workloads", str(name), "backend_options")
         found = _check_level(own, loc)
@@ -96,16 +100,17 @@ def _level(raw: Any, backends: tuple[str, ...]) -> dict[str, dict]:
     """The {backend: {option: value}} entries whose shape passes the schema."""
     if not isinstance(raw, dict):
         return {}
-    return {b: o for b, o in raw.items() if b in backends and isinstance(o, dict)}
+    return {b: {k: v for k, v in o.items() if isinstance(k, str)}  # others: yamlpos reports them
+            for b, o in raw.items() if b in backends and isinstance(o, dict)}
 
 
 def _check_level(level: dict[str, dict], loc: tuple) -> list[Problem]:
     problems = []
     for backend, opts in level.items():
         for key, value in opts.items():
-            message = check_option(backend, str(key), value)
+            message = check_option(backend, key, value) if isinstance(key, str) else None
             if message:
-                problems.append(Problem(loc + (backend, str(key)), message))
+                problems.append(Problem(loc + (backend, key), message))
     return problems
 
 
@@ -131,6 +136,9 @@ def build_located(trial, build):
     kwargs = trial.backend_kwargs()
     try:
         return build(trial.backend, **kwargs)
+    except DeviceError as exc:  # a GPU this machine lacks: name the line that asked for it
+        where = trial.origins.get("device")
+        raise (DeviceError(f"{where}: {exc}") if where else exc) from None
     except HFBenchError as exc:
         raise _located(trial, build, kwargs, exc) from None
 

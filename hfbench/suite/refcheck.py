@@ -62,11 +62,12 @@ def check(data: dict) -> list[Problem]:
 
 
 def _context(data: dict) -> _Context:
-    optimizer_names = [str(k) for k in _mapping(data, "optimizers")]
+    optimizer_names = [k for k in _mapping(data, "optimizers") if isinstance(k, str)]
     top = partial(Suite, data, only=("budget", "eval")) or {}
     workloads = {
         str(name): _workload(partial(Workload, raw), optimizer_names, top)
-        for name, raw in _mapping(data, "workloads").items() if isinstance(raw, dict)
+        for name, raw in _mapping(data, "workloads").items()
+        if isinstance(name, str) and isinstance(raw, dict)
     }
     return _Context(workloads, optimizer_names, _grids(data))
 

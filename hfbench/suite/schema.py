@@ -41,6 +41,7 @@ compares them with results.
 
 from __future__ import annotations
 
+import collections
 import functools
 import math
 import re
@@ -58,6 +59,7 @@ from ..errors import unknown
 from ..losses import LOSSES
 from ..models import ACTIVATIONS, zoo
 from . import datasets, models
+from .errors import KeyProblem, unknown_key
 from .yamlpos import dotted, locate
 
 METRICS = (
@@ -74,6 +76,7 @@ CONVERSIONS = {  # a paper's printed number -> hfbench's units
     "error": lambda v: 1.0 - v,  # error as a fraction -> accuracy
 }
 BUILTIN_BACKENDS = ("torch", "jax")
+MAX_SEEDS = 1000  # a count or a list; papers report 1 to 10
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -132,10 +135,11 @@ def _batch_size(value: Any) -> Any:
 
 
 def _seeds(value: Any) -> Any:
-    """An int N means seeds 0..N-1."""
+    """An int N means seeds 0..N-1 (at most MAX_SEEDS: `seeds: 100000000` is a typo that
+    would otherwise build a list of 10^8 seeds before anything else is checked)."""
     if type(value) is int:
-        if value < 1:
-            raise ValueError(f"an integer seed count must be >= 1, got {value}")
+        if not 1 <= value <= MAX_SEEDS:
+            raise ValueError(f"a seed count must be 1 to {MAX_SEEDS:,}, got {value}")
         return list(range(value))
     if not isinstance(value, list):
         raise ValueError(f"expected a seed count N (for seeds 0..N-1) or a list of seeds, got {value!r}")
@@ -144,7 +148,8 @@ def _seeds(value: Any) -> Any:
 
 def _unique(kind: str):
     def check(values: list) -> list:
-        dup = sorted({str(v) for v in values if values.count(v) > 1})
+        counts = collections.Counter(values)  # not values.count(v) per value: quadratic
+        dup = sorted({str(v) for v, n in counts.items() if n > 1})
         if dup:
             raise ValueError(f"{kind} listed twice: {', '.join(dup)}")
         return values
@@ -207,9 +212,10 @@ class GenericModel(BaseModel):
     def _options(self):
         accepted = models.options_of(self.type)
         given = self.__pydantic_extra__ or {}
-        for key in given:
+        for key, value in given.items():
             if key not in accepted:
-                raise ValueError(f"{self.type}: {unknown('key', key, ['type', *accepted])}")
+                raise KeyProblem(key, unknown_key(key, value, ["type", *accepted],
+                                                  f"keys of type {self.type}"))
         missing = [n for n, p in accepted.items() if p.default is p.empty and n not in given]
         if missing:
             raise ValueError(f"{self.type}: missing required key {missing[0]!r}")
@@ -235,7 +241,18 @@ def _model_tag(value: Any) -> str | None:
     kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
     if kind is None:
         return None
+    if not isinstance(kind, str):
+        return GENERIC  # whose `type: str` says "expected a string" (a list is unhashable here)
     return kind if kind in ENTRY_CLASSES and kind in zoo.MODELS else GENERIC
+
+
+def model_keys(kind: str | None = None) -> list[str]:
+    """The keys a model entry of type `kind` may have; None: those of any type."""
+    if kind is None:
+        return sorted({k for t in models.types() for k in model_keys(t)})
+    if kind in ENTRY_CLASSES:
+        return list(ENTRY_CLASSES[kind].model_fields)
+    return ["type", *models.options_of(kind)] if kind in zoo.MODELS else ["type"]
 
 
 Model = Annotated[
@@ -323,7 +340,7 @@ class Optimizer(_Strict):
 
 Seeds = Annotated[
     list[Annotated[int, Field(ge=0)]],
-    BeforeValidator(_seeds), AfterValidator(_unique("seed")), Field(min_length=1),
+    BeforeValidator(_seeds), AfterValidator(_unique("seed")), Field(min_length=1, max_length=MAX_SEEDS),
 ]
 
 

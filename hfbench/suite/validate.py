@@ -63,7 +63,7 @@ def load(path: str | Path) -> Suite:
 def loads(text: str, source: str = "<suite>") -> Suite:
     """Validate suite text; `source` names it in error messages."""
     try:
-        data, lines, duplicates = parse(text)
+        data, lines, key_problems = parse(text)
     except YamlSyntaxError as exc:
         raise SuiteError([f"{source}:{exc.line or 1} {exc.message}"]) from None
     if not isinstance(data, dict):
@@ -71,7 +71,7 @@ def loads(text: str, source: str = "<suite>") -> Suite:
         raise SuiteError([f"{source}:1 expected a mapping of suite keys (name, backends, "
                           f"workloads, optimizers, budget, ...), got {got}"])
     suite, problems = _validate(data)
-    problems = [Problem(loc, msg) for loc, msg in duplicates] + problems
+    problems = [Problem(loc, msg) for loc, msg in key_problems] + problems
     if problems:
         raise SuiteError.from_problems(source, lines, problems)
     suite._source = source
