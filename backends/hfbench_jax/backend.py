@@ -23,7 +23,7 @@ from . import loops
 from .dense import JaxDense
 from .gather import Gathered
 from .ops import JaxOps
-from .options import resolve_options
+from .options import determinism_flags, deterministic_ops, resolve_options
 from .problem import JaxProblem
 
 GPU_PLATFORMS = ("gpu", "cuda", "rocm")  # a jax Device's `platform` on a GPU
@@ -124,6 +124,10 @@ class JaxBackend:
             "tf32": self.tf32,
             "mode": "jit",
             "xla_flags": os.environ.get("XLA_FLAGS", ""),
+            # deterministic GPU kernels: as asked (None: not asked) and as XLA_FLAGS sets them
+            "deterministic": self.options.get("deterministic"),
+            "deterministic_ops": deterministic_ops(),
+            "xla_determinism": determinism_flags(),
             "jaxlib": _jaxlib_version(),
             # the device kind ("NVIDIA H200") names the GPU; a CPU device has none
             "gpu_name": self._device.device_kind if self._device.platform in GPU_PLATFORMS else None,

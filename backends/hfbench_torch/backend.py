@@ -8,12 +8,15 @@ suite gets when it loads). device: `hfbench.devices` names ("gpu" is "cuda"), or
 switch; the backend sets it on construction and again for each problem it makes,
 and records it in `info()` (recent NVIDIA GPUs turn it on by default for convs).
 compile: fuse CG's vector updates with torch.compile ("auto", True, False; see
-`hfbench_torch.compiled`).
+`hfbench_torch.compiled`). deterministic: torch's deterministic algorithms, cuDNN's
+deterministic mode and (on CUDA) CUBLAS_WORKSPACE_CONFIG; process-wide like TF32,
+applied the same way, and recorded in `info()` both as asked and as torch reports it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import platform
 
 import numpy as np
@@ -30,6 +33,10 @@ from .dense import TorchDense
 from .ops import HostScalarOps, TorchOps, host_scalars
 from .options import resolve_options
 from .problem import TorchProblem
+
+# cuBLAS reproducibility (NVIDIA's cuBLAS docs, "Results reproducibility"); torch's
+# deterministic mode refuses CUDA matmuls without it. Read when cuBLAS makes a handle.
+CUBLAS_WORKSPACE = ":4096:8"
 
 
 class TorchBackend:
@@ -52,14 +59,15 @@ class TorchBackend:
         self.torch_device = resolve_device(opts["device"])
         self.device = str(self.torch_device)
         self.tf32 = opts["tf32"]
+        self.deterministic = opts.get("deterministic", False)
         # what this backend was built with, its device resolved ("auto" -> "cpu"): the record's
-        self.options = {**opts, "device": self.device}
+        self.options = {**opts, "device": self.device, "deterministic": self.deterministic}
         self.ops = TorchOps(self.torch_device)
         # eager loops on the CPU keep their scalars on the host (see HostScalarOps)
         self._host_ops = HostScalarOps(self.torch_device) if self.torch_device.type == "cpu" else None
         self.compiler = Compiler(self.torch_device, opts["compile"])
         self.dense = TorchDense(self.torch_device, self.torch_dtype)  # newton's dense matrices
-        self._apply_tf32()
+        self._apply_process_settings()
 
     def problem(self, spec: models.ModelSpec) -> TorchProblem:
         if not isinstance(spec, models.ModelSpec):
@@ -67,7 +75,7 @@ class TorchBackend:
                 f"torch backend: problem() needs a models.ModelSpec, got "
                 f"{type(spec).__name__}; build one with models.mlp(...) or models.lenet()"
             )
-        self._apply_tf32()
+        self._apply_process_settings()
         return TorchProblem(spec, self)
 
     def asarray(self, a) -> torch.Tensor:
@@ -149,6 +157,7 @@ class TorchBackend:
             "compile": self.compiler.mode,  # CG vector updates (hfbench_torch.compiled)
             "compile_failures": sorted(set(self.compiler.failures.values())),
             "num_threads": torch.get_num_threads(),
+            **determinism(self.deterministic),
             **toolkit_versions(self.torch_device),
         }
 
@@ -165,12 +174,32 @@ class TorchBackend:
         finally:
             torch.cuda.set_sync_debug_mode(previous)
 
-    def _apply_tf32(self) -> None:
+    def _apply_process_settings(self) -> None:
+        """TF32 and determinism are process-wide torch switches: set this backend's."""
         torch.backends.cuda.matmul.allow_tf32 = self.tf32
         torch.backends.cudnn.allow_tf32 = self.tf32
+        if self.deterministic and self.torch_device.type == "cuda":
+            # before cuBLAS's first handle in this process, or it has no effect (documented)
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE)
+        torch.use_deterministic_algorithms(self.deterministic)
+        torch.backends.cudnn.deterministic = self.deterministic
+        if self.deterministic:  # the autotuner may pick another kernel in another run
+            torch.backends.cudnn.benchmark = False
 
     def __repr__(self) -> str:
-        return f"TorchBackend(device={self.device!r}, dtype={self.dtype!r}, tf32={self.tf32})"
+        return (f"TorchBackend(device={self.device!r}, dtype={self.dtype!r}, tf32={self.tf32}, "
+                f"deterministic={self.deterministic})")
+
+
+def determinism(asked: bool) -> dict:
+    """The determinism settings as asked and as torch reports them now (the record's)."""
+    return {
+        "deterministic": asked,
+        "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+        "cudnn_deterministic": torch.backends.cudnn.deterministic,
+        "cudnn_benchmark": torch.backends.cudnn.benchmark,
+        "cublas_workspace_config": os.environ.get("CUBLAS_WORKSPACE_CONFIG"),
+    }
 
 
 def _sized(meta, size: int):

@@ -10,6 +10,14 @@ the suite loads, and `TorchBackend` checks its own arguments with the same funct
 - compile: fuse CG's vector updates with torch.compile: "auto" (default), true or
   false (see `hfbench_torch.compiled`).
 - threads: torch's CPU thread count (process-wide); default None, torch's own.
+- deterministic: true makes torch pick deterministic algorithms
+  (`torch.use_deterministic_algorithms`, cuDNN deterministic with its benchmark
+  autotuner off) and, on CUDA, sets CUBLAS_WORKSPACE_CONFIG=:4096:8 unless already
+  set, which cuBLAS needs for reproducible matmuls. All of these are process-wide: the
+  backend applies its setting on construction and for each problem, as it does
+  tf32, so trials in one process each get their own. Default false, torch's own
+  default. Unlike the options above, it is left out of a trial's options when not
+  set (OPTIONAL), so the trials of suites that never set it keep their ids.
 """
 
 from __future__ import annotations
@@ -21,18 +29,23 @@ from hfbench.errors import HFBenchError
 from hfbench.protocol_helpers import check_dtype, check_flag, check_options, check_threads
 
 DEFAULTS = {"device": "cpu", "dtype": "float32", "tf32": False, "compile": "auto", "threads": None}
+# accepted and checked, not filled in when absent (absent means the default)
+OPTIONAL = {"deterministic": False}
 AUTO_MIN_SIZE = 100_000  # entries; below, Python overhead dominates and eager is as fast
 
 
 def resolve_options(options: Mapping) -> dict:
     """`options` checked, completed with DEFAULTS, the device in canonical form."""
-    check_options("torch", {k: v for k, v in options.items() if k not in DEFAULTS}, DEFAULTS)
+    known = {**DEFAULTS, **OPTIONAL}
+    check_options("torch", {k: v for k, v in options.items() if k not in known}, known)
     out = {**DEFAULTS, **options}
     out["device"] = parse_device(out["device"], where="torch backend")
     check_dtype(out["dtype"])
     check_flag("torch", "tf32", out["tf32"])
     check_compile(out["compile"])
     check_threads("torch", out["threads"])
+    if "deterministic" in out:
+        check_flag("torch", "deterministic", out["deterministic"])
     return out
 
 

@@ -13,7 +13,9 @@ Evaluation happens every `eval.every` iterations and at the first sync past each
 Budgets (first reached ends the trial): time_s (training seconds), epochs (examples
 seen / training-set size), iterations, grad_passes (gradient-equivalent passes,
 GRAD_EQUIV weights below). Targets marked `stop` end the trial once all of them
-are met; `eval.epoch_end` adds an evaluation at the end of every epoch.
+are met, checked at scheduled evaluations (one met at the start evaluation is
+recorded there, at 0 s, and the trial stops at its first scheduled evaluation: every
+trial takes steps); `eval.epoch_end` adds an evaluation at the end of every epoch.
 """
 
 from __future__ import annotations
@@ -236,7 +238,8 @@ def _train(be, problem, alg, x, state, feed, stream, run, on_step):
         run.synced_from = len(run.steps)
         if on_step:  # the step's info, its loss as read back at this sync
             on_step(run, {**info, "loss": run.steps[-1].get("batch_loss")})
-        if eval_due or run.mark_passed():
+        marked = run.mark_passed()  # also when evaluating anyway, so no mark is left for later
+        if eval_due or marked:
             _evaluate(be, problem, x, run, "schedule")
             if _stop_targets_met(run):
                 return "target_reached", None
@@ -273,9 +276,10 @@ def _diverged(run, bad) -> int:
 
 
 def _final_status(trial, run, status) -> str:
-    """target_reached: every target met; completed: budget used, no targets set;
-    budget_exhausted: budget used with a target still unmet."""
-    if _targets_met(run):
+    """target_reached: every target met, or the `stop` ones, which ended the trial;
+    completed: budget used, no targets set; budget_exhausted: budget used with a
+    target still unmet."""
+    if status == "target_reached" or _targets_met(run):
         return "target_reached"
     return "completed" if not trial.targets else "budget_exhausted"
 
