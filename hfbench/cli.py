@@ -92,6 +92,7 @@ def run(
     """Run a suite: every workload x optimizer x backend x seed, resumable."""
     from . import suite as suites
     from .executors import get_executor
+    from .runner.record import check_writable
     from .runner.suite_run import pending, preflight, run_suite, summary_table
 
     spec = suites.load(suite or "quickstart")
@@ -109,14 +110,16 @@ def run(
                           cpus_per_trial=cpus_per_trial)
     if not pending(trials, results):  # all finished: start no Ray, no framework
         runner = contextlib.nullcontext(runner)
+    else:  # a folder that cannot hold records fails now, before Ray and the frameworks start
+        check_writable(results)
     with runner as runner:  # Ray starts here, before preflight starts JAX (its threads make Ray's fork warn)
         # joining a cluster, the driver may run no trial: its data and devices say nothing
         if address is None:
             preflight(trials)
         try:
             recs = run_suite(trials, results, console=err, executor=runner)
-        except KeyboardInterrupt:  # run_suite said what finished and how to resume
-            raise typer.Exit(130) from None
+        except KeyboardInterrupt as exc:  # run_suite said what finished and how to resume
+            raise typer.Exit(getattr(exc, "exit_code", 130)) from None  # SIGTERM: 143
     out.print(summary_table(recs))
     out.print(f"records: {len(recs)} trials in {results}/ (hfbench.results.load({results!r}))")
     out.print(f"next: hfbench report {results} --out {results}/report   "
@@ -193,16 +196,37 @@ def data_list() -> None:
 @data_app.command("fetch")
 def data_fetch(name: str, force: bool = typer.Option(False, help="Download again.")) -> None:
     """Download dataset NAME into the cache and check its SHA-256."""
-    from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
-
     from . import data
 
-    with Progress(*Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn(),
-                  console=err) as progress:
-        task = progress.add_task(f"fetching {name}", total=None)
-        path = data.fetch(name, force=force,
-                          progress=lambda done, total: progress.update(task, completed=done, total=total))
+    data.get_info(name)  # an unknown name (with its did-you-mean) fails before anything is drawn
+    with _LazyProgress(f"fetching {name}") as progress:
+        path = data.fetch(name, force=force, progress=progress.update)
     out.print(f"{name}: ready in {path}")
+
+
+class _LazyProgress:
+    """A download bar drawn at the first bytes, not before: a name that needs no download,
+    a cached dataset or a refused fetch print their line without an empty bar above it."""
+
+    def __init__(self, label: str):
+        self.label, self.bar, self.task = label, None, None
+
+    def __enter__(self) -> "_LazyProgress":
+        return self
+
+    def update(self, done: int, total: int | None) -> None:
+        if self.bar is None:
+            from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
+
+            self.bar = Progress(*Progress.get_default_columns(), DownloadColumn(),
+                                TransferSpeedColumn(), console=err)
+            self.bar.start()
+            self.task = self.bar.add_task(self.label, total=total)
+        self.bar.update(self.task, completed=done, total=total)
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.stop()
 
 
 def main() -> None:

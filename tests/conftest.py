@@ -3,12 +3,15 @@
 Every backend test runs on each backend `hfbench.installed_backends()` can load
 (SciPy's `xp` fixture is the model); a missing one is skipped with the extra that
 would install it. The model table covers every layer type, activation and loss on
-nets of a few dozen parameters, so dense float64 oracles stay cheap.
+nets of a few dozen parameters, so dense float64 oracles stay cheap. A run with
+HFBENCH_REQUIRE_BACKENDS=torch,jax (CI's) fails at the start if a named backend does
+not import, instead of skipping the tests that need it.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,6 +54,43 @@ def backend_params() -> list:
         else pytest.param(name, id=name, marks=pytest.mark.skip(reason=_skip_reason(name, why)))
         for name, why in sorted(status.items())
     ]
+
+
+REQUIRE_VAR = "HFBENCH_REQUIRE_BACKENDS"
+
+
+def required_backends_problem(value: str) -> str | None:
+    """Why the backends named in `value` ("torch,jax") cannot all be imported, or None.
+
+    An install that promises a backend (CI's `.[all]`) names it here, so that an import
+    that breaks fails the run instead of skipping every test that needs the backend.
+    """
+    from hfbench.registry import registered
+
+    names = [n.strip() for n in value.split(",") if n.strip()]
+    eps, problems = registered(), []
+    for name in names:
+        if name not in eps:
+            problems.append(f"backend {name!r} is not registered (registered: "
+                            f"{', '.join(sorted(eps)) or 'none'}); fix the name")
+            continue
+        try:
+            eps[name].load()
+        except Exception as exc:  # whatever a broken install raises, it is the reason
+            problems.append(f"backend {name!r} does not import ({type(exc).__name__}: {exc}); "
+                            f"pip install 'hfbench[{name}]'")
+    if not problems:
+        return None
+    return (f"{REQUIRE_VAR}={value} names backends this install promised, but "
+            + "; ".join(problems) + f". Without them the tests that need them would be "
+            f"skipped; fix the install, or drop the name from {REQUIRE_VAR}.")
+
+
+def pytest_sessionstart(session):
+    value = os.environ.get(REQUIRE_VAR, "")
+    why = required_backends_problem(value) if value.strip() else None
+    if why:
+        raise pytest.UsageError(why)
 
 
 def missing_backends(*names: str) -> str | None:

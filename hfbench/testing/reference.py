@@ -1,51 +1,46 @@
-"""A framework-free float64 oracle for dense nets: exact per-example Jacobians.
+"""A framework-free float64 oracle for tiny nets: exact per-example Jacobians.
 
-Backprop by hand in NumPy, seeded once per output unit, gives every J_i = dz_i/dtheta
-as a dense (K, n) matrix. From those the dense GGN, empirical Fisher, gradient and
-preconditioner follow by their definitions, with no autodiff framework involved.
-Only for tiny Dense-only specs; conv nets are checked against the other backend.
+Backprop by hand in NumPy (`layers`: dense, conv, max pooling, flatten), seeded
+once per output unit, gives every J_i = dz_i/dtheta as a dense (K, n) matrix. From
+those the dense GGN, empirical Fisher, gradient and preconditioner follow by their
+definitions, with no autodiff framework involved. Only for tiny specs: J is dense.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..models import Dense, ModelSpec, unflatten
+from ..models import Conv2d, Dense, ModelSpec, unflatten
+from . import layers
 
-_ACT = {
-    "sigmoid": (lambda s: 1 / (1 + np.exp(-s)), lambda a: a * (1 - a)),
-    "tanh": (np.tanh, lambda a: 1 - a**2),
-    "relu": (lambda s: np.maximum(s, 0), lambda a: (a > 0).astype(float)),
-    "linear": (lambda s: s, lambda a: np.ones_like(a)),
-}
+
+def _with_params(spec: ModelSpec, theta):
+    """(layer, [weight, bias] or []) in order, from the canonical flat layout."""
+    flat = iter(unflatten(spec, theta))
+    return [(layer, [next(flat), next(flat)] if isinstance(layer, (Dense, Conv2d)) else [])
+            for layer in spec.layers]
 
 
 def _forward(spec: ModelSpec, theta: np.ndarray, X: np.ndarray):
-    """Return z and the activations a_0 = X, a_1, ..., a_L (a_L = z)."""
-    if not all(isinstance(layer, Dense) for layer in spec.layers):
-        raise ValueError("the NumPy reference handles Dense-only specs")
-    params = unflatten(spec, theta)
-    acts = [X.reshape(len(X), -1)]
-    for layer, W, b in zip(spec.layers, params[::2], params[1::2]):
-        acts.append(_ACT[layer.activation][0](acts[-1] @ W + b))
-    return acts[-1], acts
+    """Return z and the tape [(layer, params, input, output)] of the forward pass."""
+    h = np.asarray(X).reshape(len(X), *spec.input_shape)
+    tape = []
+    for layer, params in _with_params(spec, theta):
+        out = layers.forward(layer, params, h)
+        tape.append((layer, params, h, out))
+        h = out
+    return h, tape
 
 
 def jacobians(spec: ModelSpec, theta: np.ndarray, X: np.ndarray) -> np.ndarray:
     """J with J[i, k] = d z_ik / d theta, shape (B, K, n), in canonical layout."""
-    z, acts = _forward(spec, theta, X)
-    params = unflatten(spec, theta)
+    z, tape = _forward(spec, theta, X)
     B, K = z.shape
-    delta = np.broadcast_to(np.eye(K), (B, K, K)).copy()  # dz_k / ds_L per example
+    delta = np.broadcast_to(np.eye(K), (B, K, K)).copy()  # dz_k / dz per example
     blocks = []
-    for layer_idx in range(len(spec.layers) - 1, -1, -1):
-        a_in = acts[layer_idx]
-        blocks.append(delta)  # bias block: dz/db = delta, shape (B, K, out)
-        blocks.append(np.einsum("bi,bko->bkio", a_in, delta).reshape(B, K, -1))
-        if layer_idx:
-            W = params[2 * layer_idx]
-            act = spec.layers[layer_idx - 1].activation
-            delta = (delta @ W.T) * _ACT[act][1](acts[layer_idx])[:, None, :]
+    for layer, params, h, out in reversed(tape):
+        delta, grads = layers.backward(layer, params, h, out, delta)
+        blocks.extend(reversed(grads))  # bias, then weight: the list is reversed below
     return np.concatenate(blocks[::-1], axis=2)
 
 
