@@ -10,8 +10,24 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from .devices import parse_device
 from .errors import BackendError, closest
 from .protocol import DTYPES
+
+
+def resolve_common(backend: str, options: Mapping, defaults: Mapping,
+                   optional: Mapping | None = None) -> dict:
+    """`options` with unknown keys refused, completed with `defaults` (`optional` keys
+    are accepted but not filled in), and the options every backend shares checked:
+    device (canonical form), dtype, tf32, threads. The backend checks its own after."""
+    known = {**defaults, **(optional or {})}
+    check_options(backend, {k: v for k, v in options.items() if k not in known}, known)
+    out = {**defaults, **options}
+    out["device"] = parse_device(out["device"], where=f"{backend} backend")
+    check_dtype(out["dtype"])
+    check_flag(backend, "tf32", out["tf32"])
+    check_threads(backend, out["threads"])
+    return out
 
 
 def check_options(backend: str, unknown_options: Mapping, accepted: Iterable[str]) -> None:

@@ -25,9 +25,8 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from hfbench.devices import parse_device
 from hfbench.errors import BackendError
-from hfbench.protocol_helpers import check_dtype, check_flag, check_options, check_threads
+from hfbench.protocol_helpers import check_flag, resolve_common
 
 DEFAULTS = {"device": "cpu", "dtype": "float32", "tf32": False, "threads": None}
 # accepted and checked, not filled in when absent (absent: whatever XLA_FLAGS says)
@@ -42,13 +41,7 @@ DETERMINISM_FLAGS = (DETERMINISTIC_FLAG, "xla_gpu_exclude_nondeterministic_ops",
 
 def resolve_options(options: Mapping) -> dict:
     """`options` checked, completed with DEFAULTS, the device in canonical form."""
-    known = {**DEFAULTS, **OPTIONAL}
-    check_options("jax", {k: v for k, v in options.items() if k not in known}, known)
-    out = {**DEFAULTS, **options}
-    out["device"] = parse_device(out["device"], where="jax backend")
-    check_dtype(out["dtype"])
-    check_flag("jax", "tf32", out["tf32"])
-    check_threads("jax", out["threads"])
+    out = resolve_common("jax", options, DEFAULTS, OPTIONAL)
     if "deterministic" in out:
         check_deterministic(check_flag("jax", "deterministic", out["deterministic"]))
     return out

@@ -24,9 +24,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from hfbench.devices import parse_device
 from hfbench.errors import HFBenchError
-from hfbench.protocol_helpers import check_dtype, check_flag, check_options, check_threads
+from hfbench.protocol_helpers import check_flag, resolve_common
 
 DEFAULTS = {"device": "cpu", "dtype": "float32", "tf32": False, "compile": "auto", "threads": None}
 # accepted and checked, not filled in when absent (absent means the default)
@@ -36,14 +35,8 @@ AUTO_MIN_SIZE = 100_000  # entries; below, Python overhead dominates and eager i
 
 def resolve_options(options: Mapping) -> dict:
     """`options` checked, completed with DEFAULTS, the device in canonical form."""
-    known = {**DEFAULTS, **OPTIONAL}
-    check_options("torch", {k: v for k, v in options.items() if k not in known}, known)
-    out = {**DEFAULTS, **options}
-    out["device"] = parse_device(out["device"], where="torch backend")
-    check_dtype(out["dtype"])
-    check_flag("torch", "tf32", out["tf32"])
+    out = resolve_common("torch", options, DEFAULTS, OPTIONAL)
     check_compile(out["compile"])
-    check_threads("torch", out["threads"])
     if "deterministic" in out:
         check_flag("torch", "deterministic", out["deterministic"])
     return out
