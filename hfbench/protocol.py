@@ -94,7 +94,8 @@ class VectorOps(Protocol):
     def set_if(self, buf: Array, idx: Any, value: Any, cond: Any) -> Array: ...
     def isfinite(self, s: Array) -> Array: ...
     # Optional, not part of the checked protocol: norm(x) -> |x| as a 0-d array in x's
-    # dtype, one op, for diagnostics (the algorithms fall back to vdot(x, x) ** 0.5).
+    # dtype, one op, for diagnostics (the algorithms fall back to vdot(x, x) ** 0.5);
+    # lerp(a, b, w) -> a + w (b - a) for a Python number w, one pass (fallback: axpy).
 
 
 @runtime_checkable

@@ -57,6 +57,10 @@ class TorchOps:
     def scale(self, alpha, x: torch.Tensor) -> torch.Tensor:
         return alpha * x
 
+    def lerp(self, a: torch.Tensor, b: torch.Tensor, w: float) -> torch.Tensor:
+        """a + w (b - a) in one pass (a first-order update's moving average)."""
+        return torch.lerp(a, b, w)
+
     def where(self, cond, a, b):
         """cond ? a : b, elementwise. A condition the host can read for free (a python
         bool, or a 0-d tensor on the CPU) picks a whole operand without a select pass."""
@@ -129,6 +133,12 @@ def _host_bool(cond) -> bool | None:
     return None
 
 
+# |a.b| below which a float32 dot is redone in float64: far above the float32
+# subnormals (1.2e-38), so products lost to underflow in the float32 sum (each
+# < 1e-38, at most ~1e7 of them) stay below its 1e-7 relative precision.
+FLOAT32_REDO = 2.0**-80  # 8.3e-25
+
+
 class HostScalarOps(TorchOps):
     """TorchOps whose scalars are Python numbers: for an eager CG loop on the CPU.
 
@@ -136,14 +146,28 @@ class HostScalarOps(TorchOps):
     nothing but the call, while every 0-d tensor op (alpha = r.z / p.Ap, a status
     comparison, a masked select) costs a dispatch of several microseconds. With
     host scalars, an iteration of CG is the vector ops a hand-written loop issues
-    (the matvec, the axpys, two float64 dots) plus Python float arithmetic. The
+    (the matvec, the axpys, two dots) plus Python float arithmetic. The
     vectors and the history buffers stay tensors; only 0-d values are numbers.
     Never used on a GPU (each read would sync) or under torch.compile (a Python
     number is a constant there).
     """
 
     def vdot(self, a: torch.Tensor, b: torch.Tensor) -> float:
-        return torch.dot(a.to(torch.float64), b.to(torch.float64)).item()
+        """a . b as a Python float: a dot in the vectors' dtype, redone in float64
+        only where float32 nears underflow.
+
+        The float64 copies of `TorchOps.vdot` cost 4-5x the dot itself (14 vs 3 us
+        on 25k values), and CG takes two or three dots per iteration, so on a small
+        net they were a fifth of an adaptive_hf step. They exist for one failure,
+        which the read-back lets us catch here: once CG nears float32 precision,
+        the products of its shrinking vectors underflow (r ~ 1e-22, r.r ~ 1e-44),
+        and a float32 r.r or p.Ap of 0 would end the solve an iteration early.
+        Below FLOAT32_REDO the dot is redone in float64, which does not underflow.
+        """
+        v = torch.dot(a, b).item()
+        if abs(v) < FLOAT32_REDO and a.dtype != torch.float64:
+            v = torch.dot(a.to(torch.float64), b.to(torch.float64)).item()
+        return v
 
     def where(self, cond, a, b):
         pick = _host_bool(cond)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from ..errors import HFBenchError
-from .fused import first_order_step, norm
+from .fused import first_order_step, in_dtype, lerp, norm, traces
 from .options import Algorithm, Default, resolve
 
 SGD_DEFAULTS = {
@@ -68,7 +68,10 @@ class MomentumState(NamedTuple):
 
 
 class AdamState(NamedTuple):
-    t: Any  # 0-d float64 device array: this step's index, from 1 (exact to 2^53)
+    # this step's index, from 1: a 0-d float64 device array on a tracing backend (a
+    # Python counter would be frozen into the compiled step), else a Python float,
+    # whose bias-correction arithmetic costs no device op
+    t: Any
     m: Any
     v: Any
 
@@ -84,16 +87,23 @@ def sgd_update(ops, c: SGDConfig, x, state: MomentumState, loss, g):
 
 
 def adam_update(ops, c: AdamConfig, x, state: AdamState, loss, g):
+    """Alg. 1 with its bias corrections folded into scalars (Kingma and Ba 2015, §2's
+    remark on the order of computation). With c1 = 1 - b1^t and c2 = 1 - b2^t,
+
+        lr m_hat / (sqrt(v_hat) + eps) = (lr sqrt(c2) / c1) m / (sqrt(v) + eps sqrt(c2)),
+
+    exactly (the paper's faster form leaves eps unscaled, which changes the method), so
+    the vectors take 8 passes (two lerps, g^2, sqrt, + eps, the division, the step and
+    its norm) rather than 12; on an eager backend each pass is a full read and write.
+    """
     t = state.t
-    m = ops.axpy(1 - c.beta1, g, ops.scale(c.beta1, state.m))
-    v = ops.axpy(1 - c.beta2, g * g, ops.scale(c.beta2, state.v))
-    # bias corrections from the device counter t (a traced value, never a constant),
-    # in float64; ops.scale keeps the vectors in their own dtype
-    m_hat = ops.scale(1 / (1 - c.beta1**t), m)
-    v_hat = ops.scale(1 / (1 - c.beta2**t), v)
-    upd = m_hat / (v_hat**0.5 + c.eps)
-    info = {"loss": loss, "step_norm": c.lr * norm(ops, upd)}
-    return ops.axpy(-c.lr, upd, x), AdamState(t + 1, m, v), info
+    m = lerp(ops, state.m, g, 1 - c.beta1)  # b1 m + (1 - b1) g
+    v = lerp(ops, state.v, g * g, 1 - c.beta2)
+    root_c2 = (1 - c.beta2**t) ** 0.5
+    size = c.lr * root_c2 / (1 - c.beta1**t)
+    u = m / (v**0.5 + in_dtype(ops, c.eps * root_c2, v))
+    info = {"loss": loss, "step_norm": size * norm(ops, u)}
+    return ops.axpy(-size, u, x), AdamState(t + 1, m, v), info
 
 
 def _sgd_init(c: SGDConfig, x) -> MomentumState:
@@ -104,10 +114,12 @@ def _adam_init(c: AdamConfig, x) -> AdamState:
     return AdamState(None, None, None)
 
 
-def _filled(ops, c, state, x):
+def _filled(problem, c, state, x):
     """The state with its device buffers made on first use (the init has no backend)."""
+    ops = problem.backend.ops
     if isinstance(state, AdamState) and state.m is None:
-        return AdamState(ops.asarray(1.0, "float64"), ops.zeros_like(x), ops.zeros_like(x))
+        t = ops.asarray(1.0, "float64") if traces(problem) else 1.0
+        return AdamState(t, ops.zeros_like(x), ops.zeros_like(x))
     if isinstance(state, MomentumState) and state.velocity is None and c.momentum:
         return MomentumState(ops.zeros_like(x))
     return state
@@ -115,7 +127,7 @@ def _filled(ops, c, state, x):
 
 def _step(update):
     def step(c, problem, x, state, batch, curvature_batch=None):
-        state = _filled(problem.backend.ops, c, state, x)
+        state = _filled(problem, c, state, x)
         x, state, info = first_order_step(problem, update, c)(x, state, batch)
         return x, state, {**info, "lr": c.lr, **COUNTS}
     return step

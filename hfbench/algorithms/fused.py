@@ -20,6 +20,11 @@ import contextvars
 from typing import Callable
 
 
+def traces(problem) -> bool:
+    """Whether `fused` compiles on this problem (then host numbers would be constants)."""
+    return getattr(problem, "fuse", None) is not None
+
+
 def fused(problem, fn: Callable, static) -> Callable:
     fuse = getattr(problem, "fuse", None)
     if fuse is not None:
@@ -31,6 +36,18 @@ def norm(ops, x):
     """|x| for a step-norm diagnostic: one op where the backend has `norm`."""
     own = getattr(ops, "norm", None)
     return own(x) if own is not None else ops.vdot(x, x) ** 0.5
+
+
+def lerp(ops, a, b, w):
+    """a + w (b - a), w a Python number: one pass where the backend has `lerp`."""
+    own = getattr(ops, "lerp", None)
+    return own(a, b, w) if own is not None else ops.axpy(w, b - a, a)
+
+
+def in_dtype(ops, s, like):
+    """A scalar to add to `like`: a Python number as it is; a device scalar in like's
+    dtype (JAX would promote a float32 vector plus a float64 scalar to float64)."""
+    return s if isinstance(s, (int, float)) else ops.asarray(s, like)
 
 
 def _first_order(problem, static, x, state, batch):
