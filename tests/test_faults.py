@@ -209,7 +209,14 @@ def test_sigkill_leaves_no_torn_record_and_a_stray_temp_file_is_ignored(tmp_path
     stray.write_text(text[: len(text) // 2])
     assert not record.is_done(out, missing[0].id)
     assert len(no_warnings(results.records, out)) == len(kept)  # not a record, not a warning
+    # a rerun deletes a temp file older than any write takes, and keeps a young one (a
+    # sweep writing into the same folder may own it)
+    old = out / f".{missing[0].id}.0ld.tmp"
+    old.write_text(text[:10])
+    hour_ago = time.time() - record.STALE_TEMP_S - 1
+    os.utime(old, (hour_ago, hour_ago))
     _rerun_completes(path, out, kept)
+    assert not old.exists() and stray.exists()
 
 
 # ------------------------------------------------------------- an unwritable or full folder

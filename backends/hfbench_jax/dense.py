@@ -52,9 +52,11 @@ class JaxDense:
         """C as an (n, n) float64 array, column j = op.matvec(e_j) (column-major)."""
         return _matrix(op, chunk, self.dtype)
 
-    def prepare(self, op, damping: float, chunk: int):
-        """(A, zero_row): A = (C + C^T)/2 + damping I, and whether a row of A is zero."""
-        return _prepare(op, jnp.float64(damping), chunk, self.dtype)
+    def prepare(self, op, damping: float, chunk: int, symmetrize: bool = True):
+        """(A, zero_row): A = (C + C^T)/2 + damping I, and whether a row of A is zero;
+        symmetrize=False: C + damping I for a Cholesky solve (its lower triangle is
+        all it reads), zero_row False."""
+        return _prepare(op, jnp.float64(damping), chunk, self.dtype, symmetrize)
 
     def solve(self, A, b, solver: str):
         """(p, ok): A p = b in float64, p in b's dtype; A is donated (factored in place)."""
@@ -123,16 +125,20 @@ def _matrix_impl(op, chunk: int, dtype):
     return _column_major(_rows(op, chunk, dtype))
 
 
-def _prepare_impl(op, damping, chunk: int, dtype):
-    B = _symmetrize(_rows(op, chunk, dtype), chunk)
+def _prepare_impl(op, damping, chunk: int, dtype, symmetrize: bool):
+    B = _rows(op, chunk, dtype)
+    if symmetrize:
+        B = _symmetrize(B, chunk)
     i = jnp.arange(B.shape[0])
     B = B.at[i, i].add(damping)
+    if not symmetrize:
+        return _column_major(B), jnp.bool_(False)
     zero = jnp.any((jnp.max(B, axis=1) == 0) & (jnp.min(B, axis=1) == 0))
     return _column_major(B), zero
 
 
 _matrix = jax.jit(_matrix_impl, static_argnums=(1, 2))
-_prepare = jax.jit(_prepare_impl, static_argnums=(2, 3))
+_prepare = jax.jit(_prepare_impl, static_argnums=(2, 3, 4))
 
 
 def _finish(A, p64, b):

@@ -100,7 +100,8 @@ class JaxProblem:
         return call
 
     def curvature(self, x, batch: Batch, kind: str = "ggn") -> JaxCurvature:
-        """Linearize once at (x, batch); the operator's matvec reuses it."""
+        """Linearize once at (x, batch); the operator's matvec reuses it (the Hessian's
+        keeps x and the batch instead: see curvature.py)."""
         if kind not in CURVATURE_KINDS:
             raise HFBenchError(unknown("curvature kind", kind, CURVATURE_KINDS, "curvature"))
         self._check(x, batch)

@@ -42,12 +42,17 @@ class TorchDense:
         """C as an (n, n) float64 tensor, column j = op.matvec(e_j) (a column-major view)."""
         return self._rows(op, chunk).mT
 
-    def prepare(self, op, damping: float, chunk: int):
+    def prepare(self, op, damping: float, chunk: int, symmetrize: bool = True):
         """(A, zero_row): A = (C + C^T)/2 + damping I built in one buffer, and whether
-        a row of A is exactly zero (then A is singular and LU would fail)."""
+        a row of A is exactly zero (then A is singular and LU would fail).
+        symmetrize=False: C + damping I for a Cholesky solve, which reads only the
+        lower triangle; zero_row False."""
         rows = self._rows(op, chunk)
-        symmetrize_(rows, chunk)
+        if symmetrize:
+            symmetrize_(rows, chunk)
         rows.diagonal().add_(damping)
+        if not symmetrize:
+            return rows.mT, torch.zeros((), dtype=torch.bool, device=rows.device)
         zero = (rows.amax(dim=1) == 0) & (rows.amin(dim=1) == 0)  # reductions: no n x n temporary
         return rows.mT, zero.any()
 

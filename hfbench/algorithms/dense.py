@@ -4,6 +4,7 @@ A backend offers it as `backend.dense`, an object with the methods of `DenseLina
 
     A        = dense.matrix(op, chunk)                # C, column j = C e_j, float64
     A, zero  = dense.prepare(op, damping, chunk)      # (C + C^T)/2 + damping I
+    A, _     = dense.prepare(op, damping, chunk, symmetrize=False)  # for Cholesky
     p, ok    = dense.solve(A, b, solver)              # A p = b; consumes A
     lo, hi   = dense.eigvalsh(A)                      # extreme eigenvalues; consumes A
 
@@ -13,6 +14,12 @@ float64 whatever the backend dtype (why: `hfbench.algorithms.newton`). `solve` a
 `eigvalsh` may overwrite A (in-place LAPACK factorizations), so a caller that needs
 A again builds it again. `matrices` says how many n x n float64 buffers each phase
 holds at once, which `newton.peak_bytes` turns into the memory check.
+
+`symmetrize=False` is for a Cholesky solve, which reads the lower triangle alone
+(LAPACK potrf, as a hand-written loop calls it): C's lower triangle plus damping I,
+with no averaging pass and no zero-row check (`zero` is then False; only LU needs
+it). A backend may symmetrise anyway. On digits 64-8-10 (n = 610) the two passes
+were a sixth of a JAX newton step.
 
 `HostDense` is the slow, correct fallback for a backend without the capability:
 one product per basis vector, stacked on the device through `VectorOps.set_if`, one
@@ -46,7 +53,8 @@ class DenseLinalg(Protocol):
     matrices: Mapping[str, float]  # "cholesky", "lu", "lstsq", "eigvalsh" -> n x n buffers
 
     def matrix(self, op: Any, chunk: int) -> Any: ...
-    def prepare(self, op: Any, damping: float, chunk: int) -> tuple[Any, Any]: ...
+    def prepare(self, op: Any, damping: float, chunk: int,
+                symmetrize: bool = True) -> tuple[Any, Any]: ...
     def solve(self, A: Any, b: Any, solver: str) -> tuple[Any, Any]: ...
     def eigvalsh(self, A: Any) -> tuple[Any, Any]: ...
 
@@ -94,8 +102,8 @@ class HostDense:
     def matrix(self, op, chunk: int) -> np.ndarray:
         return self._stacked(op).T.copy()
 
-    def prepare(self, op, damping: float, chunk: int):
-        A = self._stacked(op)
+    def prepare(self, op, damping: float, chunk: int, symmetrize: bool = True):
+        A = self._stacked(op)  # always symmetrised: its rows are C's rows, not columns
         A += A.T.copy()  # a copy: NumPy would make one anyway for the overlap
         A *= 0.5
         A[np.diag_indices_from(A)] += damping

@@ -7,7 +7,11 @@ products over chunks of basis vectors (`hfbench.algorithms.dense`), symmetrised 
 damped in place, and solved on the device:
 
 - damped (lambda > 0): Cholesky, since A should be positive definite; if it is not
-  (lambda below -eig_min(H)), A is built again and solved by LU;
+  (lambda below -eig_min(H)), A is built again and solved by LU. Cholesky reads
+  only the lower triangle of H + lambda I (LAPACK potrf), so this A is not averaged
+  with its transpose (the built H is symmetric up to rounding in the products); the
+  hand-written loops of benchmarks/handwritten do the same. LU, least squares and
+  the eigenvalues get the averaged A;
 - plain Newton: LU (H is indefinite on a nonconvex net);
 - singular A (an exactly zero pivot, or an exactly zero row, which LU would meet as
   one: inputs that are zero on the whole batch, dead units): the minimum-norm least
@@ -167,8 +171,8 @@ def _direction(config: NewtonConfig, be, dense, op, g, chunk: int):
     """
     builds, A, zero_row = 0, None, False
     for solver in CHAINS[config.lam > 0]:
-        if A is None:
-            A, zero_row = dense.prepare(op, config.lam, chunk)
+        if A is None:  # Cholesky reads one triangle: no averaging pass, no zero-row check
+            A, zero_row = dense.prepare(op, config.lam, chunk, symmetrize=solver != "cholesky")
             builds += 1
         if solver == "lu" and be.ops.to_float(zero_row):
             continue  # LAPACK would stop at that row's zero pivot; A is left intact

@@ -52,23 +52,25 @@ class Example(NamedTuple):
 
     shape: tuple[int, ...]  # channels first for images
     outputs: int | None  # classes, or regression outputs; None for reconstruction-only data
+    n_train: int | None = None  # training examples of the default split (None: unknown)
 
 
 # What a suite is checked against before any data is loaded (its nets' input and output
-# widths). tests/test_suite.py checks it against loaded data; the check below keeps it
-# in step with DATASETS.
+# widths, and that a batch fits the training set; kept here, not loaded, as downloaded
+# sets may not be in the cache yet). tests/test_suite.py and tests/test_bad_input_matrix.py
+# check it against loaded data; the check below keeps it in step with DATASETS.
 EXAMPLES: dict[str, Example] = {
-    "boston": Example((13,), 1),
-    "mnist5k": Example(_MNIST_IMAGE, 10),
-    "digits": Example((1, 8, 8), 10),
-    "sine": Example((1,), 1),
-    "curves": Example(_MNIST_IMAGE, None),
-    "mnist": Example(_MNIST_IMAGE, 10),
-    "fashion_mnist": Example(_MNIST_IMAGE, 10),
-    "cifar10": Example((3, 32, 32), 10),
+    "boston": Example((13,), 1, 404),
+    "mnist5k": Example(_MNIST_IMAGE, 10, 4000),
+    "digits": Example((1, 8, 8), 10, 1438),
+    "sine": Example((1,), 1, 8000),
+    "curves": Example(_MNIST_IMAGE, None, 20000),
+    "mnist": Example(_MNIST_IMAGE, 10, 60000),
+    "fashion_mnist": Example(_MNIST_IMAGE, 10, 60000),
+    "cifar10": Example((3, 32, 32), 10, 50000),
     # Martens 2010's FACES net takes 625 = 25 x 25 inputs; the 64 x 64 Olivetti faces
     # are downscaled to that (the loader's default `side`).
-    "olivetti_faces": Example((1, 25, 25), None),
+    "olivetti_faces": Example((1, 25, 25), None, 320),
 }
 
 

@@ -22,6 +22,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 
 import numpy as np
 
@@ -117,6 +118,25 @@ def check_writable(results_dir) -> None:
             pathlib.Path(probe).unlink(missing_ok=True)
     except OSError as exc:
         raise RecordError(f"{where} is not writable: {_reason(exc)}; {fix}") from None
+
+
+# A record's temp file lives for the milliseconds of one write; one this old was left
+# by a process killed mid-write (SIGKILL, power loss), never by a live writer.
+STALE_TEMP_S = 3600.0
+
+
+def remove_stale_temps(results_dir, older_than_s: float = STALE_TEMP_S) -> list[pathlib.Path]:
+    """Delete the temp files (`.<trial>.*.tmp`) a killed write left in `results_dir`;
+    returns them. Younger ones may belong to a sweep still writing into the folder."""
+    now, removed = time.time(), []
+    for tmp in pathlib.Path(results_dir).glob(".*.tmp"):
+        try:
+            if now - tmp.stat().st_mtime >= older_than_s:
+                tmp.unlink()
+                removed.append(tmp)
+        except OSError:  # gone already, or not ours to delete: leave it
+            continue
+    return removed
 
 
 def _reason(exc: OSError) -> str:

@@ -72,6 +72,7 @@ def run_suite(trials, results_dir, console: Console | None = None, threads: int 
         todo = pending(trials, results_dir)
         if todo:  # a folder of finished records may be read-only: only a sweep must write
             record.check_writable(results_dir)
+            record.remove_stale_temps(results_dir)
         _say_resume(console, trials, todo, results_dir)
         if todo:
             _run_all(executor, trials, todo, results_dir, console)

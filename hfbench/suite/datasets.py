@@ -9,11 +9,9 @@ loss and metrics make sense.
 outputs: squared error) or "inputs" (no labels: autoencoders only), from the
 dataset's task.
 
-`n_train`: the training examples `hfbench.data.load(name)` gives (its default split),
-so a batch larger than the training set is refused at load time, with its line,
-rather than failing every trial. Kept here, not loaded: downloaded datasets may not
-be in the cache yet. tests/test_bad_input_matrix.py checks it against loaded data
-and against the registry's descriptions.
+`n_train`: the training examples `hfbench.data.load(name)` gives (its default split,
+`EXAMPLES[name].n_train`), so a batch larger than the training set is refused at load
+time, with its line, rather than failing every trial.
 """
 
 from __future__ import annotations
@@ -22,10 +20,6 @@ import math
 from typing import NamedTuple
 
 TARGETS_OF_TASK = {"classification": "labels", "regression": "values", "reconstruction": "inputs"}
-TRAIN_SIZES = {
-    "boston": 404, "mnist5k": 4000, "digits": 1438, "sine": 8000, "curves": 20000,
-    "mnist": 60000, "fashion_mnist": 60000, "cifar10": 50000, "olivetti_faces": 320,
-}
 
 
 class DatasetInfo(NamedTuple):
@@ -55,7 +49,7 @@ def info(name: str) -> DatasetInfo | None:
         return None
     example = EXAMPLES[name]
     return DatasetInfo(example.shape, example.outputs, TARGETS_OF_TASK[DATASETS[name].task],
-                       TRAIN_SIZES.get(name))
+                       example.n_train)
 
 
 def known() -> dict[str, DatasetInfo]:

@@ -142,7 +142,7 @@ def untyped_model(loc: tuple, got) -> list[tuple[tuple, str]]:
     from .models import types  # models.py imports Problem from here
     from .schema import model_keys
 
-    names = ", ".join(types())
+    names = ", ".join(sorted(types()))  # listed as `unknown` lists them
     if not isinstance(got, dict):
         return [(loc, f"expected a mapping with a 'type' key (one of {names}), got {got!r}")]
     if "type" in got:  # `type: null` (any other value has a tag)
