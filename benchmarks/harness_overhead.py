@@ -458,7 +458,8 @@ def notes(rows: list[Row]) -> list[str]:
             "newton: both sides build H from n Hessian-vector products in the working dtype (float32),",
             "batched over chunks of basis vectors, into a float64 matrix, and factor H + lambda I by",
             "Cholesky in float64 (hfbench's documented choice; the hand-written loops do the same).",
-            "hfbench also symmetrises H (its LU fallback needs it); the loops read the lower triangle.",
+            "Both read the lower triangle of the built H (hfbench averages H with its transpose only",
+            "for its LU / least-squares fallbacks).",
             "At n = 7,960 the Cholesky (1.7e11 flops) is most of a step.",
         ]
     if "adaptive_hf" in keys:
