@@ -131,9 +131,8 @@ def _prepare_impl(op, damping, chunk: int, dtype, symmetrize: bool):
         B = _symmetrize(B, chunk)
     i = jnp.arange(B.shape[0])
     B = B.at[i, i].add(damping)
-    if not symmetrize:
-        return _column_major(B), jnp.bool_(False)
-    zero = jnp.any((jnp.max(B, axis=1) == 0) & (jnp.min(B, axis=1) == 0))
+    zero = (jnp.any((jnp.max(B, axis=1) == 0) & (jnp.min(B, axis=1) == 0)) if symmetrize
+            else jnp.bool_(False))  # only LU, which always gets the averaged A, reads it
     return _column_major(B), zero
 
 

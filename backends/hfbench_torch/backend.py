@@ -121,20 +121,18 @@ class TorchBackend:
         rather than one per value (a transfer each on a GPU, a few microseconds of
         dispatch each on the CPU); arrays are copied one by one.
         """
-        out = list(values)
+        scalar = [isinstance(v, torch.Tensor) and v.dim() == 0 for v in values]
+        out = [v.detach().cpu().numpy() if isinstance(v, torch.Tensor) and not s else v
+               for v, s in zip(values, scalar)]
         groups: dict = {}
         for i, v in enumerate(values):
-            if isinstance(v, torch.Tensor):
-                groups.setdefault((v.dtype, v.device) if v.dim() == 0 else i, []).append(i)
-        for key, idx in groups.items():
-            if isinstance(key, tuple) and len(idx) > 1:
-                with torch.no_grad():
-                    host = torch.stack([values[i] for i in idx]).cpu().numpy()
-                for i, h in zip(idx, host):
-                    out[i] = h
-            else:
-                for i in idx:
-                    out[i] = values[i].detach().cpu().numpy()
+            if scalar[i]:
+                groups.setdefault((v.dtype, v.device), []).append(i)
+        for idx in groups.values():
+            with torch.no_grad():
+                host = torch.stack([values[i] for i in idx]).cpu().numpy()
+            for i, h in zip(idx, host):
+                out[i] = h
         return out
 
     def fetch(self, values) -> list[float]:

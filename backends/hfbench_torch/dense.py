@@ -51,7 +51,7 @@ class TorchDense:
         if symmetrize:
             symmetrize_(rows, chunk)
         rows.diagonal().add_(damping)
-        if not symmetrize:
+        if not symmetrize:  # only LU, which always gets the averaged A, reads zero_row
             return rows.mT, torch.zeros((), dtype=torch.bool, device=rows.device)
         zero = (rows.amax(dim=1) == 0) & (rows.amin(dim=1) == 0)  # reductions: no n x n temporary
         return rows.mT, zero.any()
