@@ -95,7 +95,10 @@ class VectorOps(Protocol):
     def isfinite(self, s: Array) -> Array: ...
     # Optional, not part of the checked protocol: norm(x) -> |x| as a 0-d array in x's
     # dtype, one op, for diagnostics (the algorithms fall back to vdot(x, x) ** 0.5);
-    # lerp(a, b, w) -> a + w (b - a) for a Python number w, one pass (fallback: axpy).
+    # lerp(a, b, w) -> a + w (b - a) for a Python number w, one pass (fallback: axpy);
+    # pack(values) -> the arrays (None skipped) raveled into one float64 array, for a
+    # compiled step to hand the host one buffer to read instead of one per value
+    # (fallback: the backend's to_host, reading each).
 
 
 @runtime_checkable

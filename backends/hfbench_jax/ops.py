@@ -37,6 +37,11 @@ def _scale(alpha, x):
     return jnp.asarray(alpha, dtype=x.dtype) * x
 
 
+# dtypes whose every value a float64 holds exactly; int64 goes in too, for counters
+# (iteration counts, status codes), which stay far below 2**53
+_PACKS_EXACTLY = ("f", "b", "i", "u")
+
+
 @jax.jit
 def _where(cond, a, b):
     return jnp.where(cond, a, b)
@@ -79,6 +84,17 @@ class JaxOps:
 
     def where(self, cond, a, b):
         return _where(cond, a, b)
+
+    def pack(self, values):
+        """The arrays (None skipped) raveled into one float64 array, so a jitted step
+        hands the host one buffer: on a CPU each array read back costs ~9 us and each
+        output ~2 us, so ten 0-d results cost a small step ~0.1 ms (one: ~0.01 ms)."""
+        values = [v for v in values if v is not None]
+        for v in values:
+            if v.dtype.kind not in _PACKS_EXACTLY or v.dtype.itemsize > 8:
+                raise TypeError(f"pack: {v.dtype} does not fit a float64 exactly")
+        parts = [jnp.ravel(v).astype(jnp.float64) for v in values]
+        return jnp.concatenate(parts) if parts else jnp.zeros((0,), jnp.float64)
 
     def to_float(self, s) -> float:
         """Read a 0-d array on the host (a sync, by design)."""

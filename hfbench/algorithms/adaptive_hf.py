@@ -33,7 +33,7 @@ from .cg import CGConfig
 from . import tn_device
 from .damping import LevenbergMarquardt, reduction_ratio, reduction_ratio_on
 from .options import Algorithm, Default, resolve
-from .front import FrontConfig, front, host_solution, to_host
+from .front import FrontConfig, front, front_for_host, host_solution, to_host
 from .fused import fused
 
 RHO_POINTS = ("direction", "taken")
@@ -133,7 +133,7 @@ def step(config: AdaptiveHFConfig, problem, x, state, batch, curvature_batch=Non
     d_prev = state.d_prev if config.warm_start else None
     if tn_device.applies_to_any(problem):  # no host decision at all: one device call
         return _device_step(config, fc, problem, x, state, d_prev, batch, curvature_batch)
-    fr = fused(problem, front, fc)(x, state.lam, d_prev, batch, curvature_batch)
+    fr = fused(problem, front_for_host, fc)(x, state.lam, d_prev, batch, curvature_batch)
     f0, sol, _, dd, _ = host_solution(be, fc, fr)
     d = sol.x
     t, b1, b2 = state.t, config.beta1, config.beta2

@@ -34,7 +34,7 @@ from .backtrack import backtrack
 from .cg import CGConfig
 from .damping import Fixed, LevenbergMarquardt, Scheduled, reduction_ratio
 from . import tn_device
-from .front import FrontConfig, front, host_solution
+from .front import FrontConfig, front, front_for_host, host_solution
 from .fused import fused, info_may_stay_on_device, loss_at
 from .linesearch import Armijo
 from .phases import Phases
@@ -122,7 +122,7 @@ def tn_step(config, problem, x, state, batch, curvature_batch=None):
     if config.profile:  # unfused, so each phase can be timed
         fr = front(problem, fc, x, state.lam, p_prev, batch, curvature_batch, clock.mark)
     else:
-        fr = fused(problem, front, fc)(x, state.lam, p_prev, batch, curvature_batch)
+        fr = fused(problem, front_for_host, fc)(x, state.lam, p_prev, batch, curvature_batch)
     lazy = info_may_stay_on_device()  # the runner: Ritz values after the clock stops
     f0, sol, gx, xx, f_step = host_solution(be, fc, fr, ritz=not lazy)
     g = fr.g
