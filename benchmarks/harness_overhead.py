@@ -443,6 +443,18 @@ def notes(rows: list[Row]) -> list[str]:
             "by ~10% at step 2); the f64 check is the one that says whether the algorithms agree.",
         ]
     keys = {r.cell.key for r in rows}
+    if any(r.backend == "jax" and r.cell.key in ("sgd", "adam") and r.cell.sizes[1] >= 256
+           for r in rows):
+        out += [
+            "",
+            "jax sgd/adam at 784-256-10: hfbench's parameters are one flat vector (the protocol's),",
+            "the hand-written loop's a pytree of layers. XLA on a CPU copies a slice of the flat",
+            "vector into a buffer of its own before a dot, so each step copies the 784x256 weight",
+            "(0.8 MB) once more. hfbench's JAX gradient is taken in the layers' arrays and written",
+            "into one vector (network.join), which removed the rest of the layout's cost; what is",
+            "left: benchmarks/jax_flat_layout.py (reports/cpu/jax_flat_layout.txt) times the",
+            "hand-written SGD step on a flat vector, joined as hfbench does, against the pytree.",
+        ]
     if "hf" in keys:
         out += [
             "",

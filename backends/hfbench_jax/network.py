@@ -45,13 +45,14 @@ def preactivation_shapes(spec: ModelSpec, batch_size: int) -> list[tuple[int, ..
     ]
 
 
-def forward(spec: ModelSpec, theta, x, *, precision=None, eps=None, record=False):
+def forward(spec: ModelSpec, theta, x, *, precision=None, eps=None, record=False, params=None):
     """z = f(theta, x), with x flat (N, prod(input_shape)) or (N, *input_shape).
 
     eps: optional list of arrays added to each parametric layer's pre-activation.
     record: also return the list of parametric layers' inputs (for closed forms).
+    params: theta already split into its arrays (unflatten's order); theta is then unused.
     """
-    params = iter(unflatten(spec, theta))
+    params = iter(unflatten(spec, theta) if params is None else params)
     eps = iter(eps) if eps is not None else None
     h = x.reshape((x.shape[0], *spec.input_shape))
     inputs = []
@@ -67,6 +68,22 @@ def forward(spec: ModelSpec, theta, x, *, precision=None, eps=None, record=False
         elif isinstance(layer, Flatten):
             h = h.reshape(h.shape[0], -1)
     return (h, inputs) if record else h
+
+
+def join(parts, like):
+    """The flat vector of `parts` (unflatten's order), shaped and typed as `like`.
+
+    Written into zeros with dynamic_update_slice rather than concatenated: a gradient
+    taken in theta through unflatten's slices comes out as a sum of pads, which XLA
+    on a CPU turns into one library fusion over the whole vector; assembled this way,
+    a jitted 784-256-10 SGD step took 0.53-0.55 ms against 0.59-0.61 ms (the same
+    step on a pytree of layers: 0.48-0.50 ms).
+    """
+    out, start = jnp.zeros_like(like), 0
+    for a in parts:
+        out = lax.dynamic_update_slice(out, jnp.ravel(a).astype(like.dtype), (start,))
+        start += a.size
+    return out
 
 
 def _affine(layer, h, w, b, precision):

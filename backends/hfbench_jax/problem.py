@@ -11,13 +11,13 @@ import jax
 import jax.numpy as jnp
 
 from hfbench.errors import BatchError, HFBenchError, unknown
-from hfbench.models import ModelSpec, check_fits
+from hfbench.models import ModelSpec, check_fits, unflatten
 from hfbench.protocol import CURVATURE_KINDS, Batch
 
 from .curvature import JaxCurvature, gauss_newton_fns, hessian_fns
 from .gather import gather, settle, spread
 from .losses import loss_of
-from .network import forward
+from .network import forward, join
 from .precondition import precondition_fn
 
 
@@ -30,7 +30,7 @@ class JaxProblem:
         self.dtype = jnp.dtype(dtype)
         self._precision = precision
         self._loss = loss_of(spec)
-        self._value_and_grad = jax.jit(jax.value_and_grad(self._objective))
+        self._value_and_grad = jax.jit(self._value_and_grad_fn)
         self._objective_jit = jax.jit(self._objective)
         self._metrics_jit = jax.jit(self._metrics)
         self._precondition = precondition_fn(spec, self._forward, self._loss, precision)
@@ -50,6 +50,21 @@ class JaxProblem:
     def _objective(self, theta, x, y):
         z = self._forward(theta, x)
         return jnp.mean(self._loss.per_example(z, y)) + self._l2_term(theta)
+
+    def _value_and_grad_fn(self, theta, x, y):
+        """(objective, gradient), differentiated in the layers' arrays and joined into one
+        vector (network.join says why); the l2 term's gradient is l2 theta."""
+        parts = unflatten(self.spec, theta)
+
+        def data_loss(ps):
+            z = self._forward(theta, x, params=ps)
+            return jnp.mean(self._loss.per_example(z, y))
+
+        loss, g_parts = jax.value_and_grad(data_loss)(parts)
+        g = join(g_parts, theta)
+        if not self.spec.l2:
+            return loss, g
+        return loss + self._l2_term(theta), g + self.spec.l2 * theta
 
     def _metrics(self, theta, x, y):
         z = self._forward(theta, x)
