@@ -6,11 +6,12 @@ phi / alpha / beta histories, g.x and x.x, f at the step. On JAX `front_for_host
 packs them into one float64 buffer inside the fused call and leaves the rest of
 the CG state on the device. Checked here:
 - `JaxOps.pack` and `front._unpack` return every value exactly (float32, int64,
-  bool, float64 arrays), against the values NumPy holds;
+  bool, float64 arrays, a one-value array kept an array), against the values NumPy holds;
 - a dtype float64 cannot hold is refused with a message, not packed lossily;
 - `host_solution` on the packed, trimmed front reads the same numbers as on the
   full front read value by value (the unpacked path, which the torch backend takes),
-  for a fixed-iteration solve with f at the step and for a residual-stopped one;
+  for a fixed-iteration solve with f at the step, a residual-stopped one, and a
+  one-iteration solve (whose CG histories hold one value each);
 - the fused call hands back the few arrays the host path uses, not the whole state.
 """
 
@@ -46,15 +47,17 @@ def test_pack_and_unpack_return_every_value_exactly():
         None,
         np.float32(1e-38) * np.float32(3),  # a float32 near its underflow
         rng.integers(-2**31, 2**31, 4).astype(np.int64),
+        np.array([2.5]),  # a history of one value
     ]
     device = [None if v is None else jnp.asarray(v) for v in values]
     buf = np.asarray(jax.device_get(be.ops.pack(device)))
     assert buf.dtype == np.float64
-    got = _unpack(buf, [None if v is None else np.size(v) for v in values])
+    got = _unpack(buf, [None if v is None else np.shape(v) for v in values])
     for want, have in zip(values, got):
         if want is None:
             assert have is None
         else:
+            assert np.shape(have) == np.shape(want)
             np.testing.assert_array_equal(np.asarray(have, dtype=np.float64),
                                           np.asarray(want).astype(np.float64))
 
@@ -67,7 +70,7 @@ def test_pack_refuses_a_dtype_float64_cannot_hold():
 
 def test_unpack_refuses_a_buffer_of_another_layout():
     with pytest.raises(ValueError, match="holds 3 values, the layout 2"):
-        _unpack(np.zeros(3), [1, 1])
+        _unpack(np.zeros(3), [(), (1,)])
 
 
 def _problem(dtype="float32"):
@@ -83,7 +86,9 @@ def _problem(dtype="float32"):
 @pytest.mark.parametrize("fc", [
     FrontConfig(cg=CGConfig(stop="fixed", iters=7, max_iters=7), f_at_step=1.0),
     FrontConfig(cg=CGConfig(stop="residual", tol=1e-6, max_iters=30)),
-], ids=["fixed+f_step", "residual"])
+    # one iteration: histories of one value, which must stay arrays
+    FrontConfig(cg=CGConfig(stop="fixed", iters=1, max_iters=1), f_at_step=1.0),
+], ids=["fixed+f_step", "residual", "one-iteration"])
 def test_packed_host_read_equals_the_value_by_value_read(fc):
     be, problem, x, batch = _problem()
     lam = 0.1

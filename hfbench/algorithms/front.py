@@ -91,9 +91,9 @@ def front_for_host(problem, fc: FrontConfig, x, lam, p_prev, batch, cbatch) -> F
     if pack is None:
         return fr
     values = _host_values(fr)
-    sizes = [None if v is None else math.prod(v.shape) for v in values]
-    if sizes != _host_layout(fc):  # shapes are static: this runs once, while tracing
-        raise AssertionError(f"front: host values of sizes {sizes}, expected {_host_layout(fc)}")
+    shapes = [None if v is None else tuple(v.shape) for v in values]
+    if shapes != _host_layout(fc):  # shapes are static: this runs once, while tracing
+        raise AssertionError(f"front: host values of shapes {shapes}, expected {_host_layout(fc)}")
     s = fr.cg
     kept = CGState(i=None, x=s.x, r=None, p=None, rz=None, phi=None, alphas=None, betas=None,
                    saved=s.saved, status=None, num_gv=None)
@@ -107,9 +107,10 @@ def _host_values(fr: Front) -> list:
 
 
 def _host_layout(fc: FrontConfig) -> list:
-    """The sizes of _host_values: CG's histories hold limit + 1 (phi) and limit values."""
+    """The shapes of _host_values: scalars, and CG's histories of limit + 1 (phi) and
+    limit values (a history of one value is still an array, not a scalar)."""
     n = fc.cg.limit
-    return [1, 1, 1, 1, n + 1, n, n, 1, 1, None if fc.f_at_step is None else 1]
+    return [(), (), (), (), (n + 1,), (n,), (n,), (), (), None if fc.f_at_step is None else ()]
 
 
 def host_solution(backend, fc: FrontConfig, fr: Front, ritz: bool = True):
@@ -138,15 +139,17 @@ def host_solution(backend, fc: FrontConfig, fr: Front, ritz: bool = True):
 _NO_RITZ = RitzValues(float("nan"), float("nan"), float("nan"))
 
 
-def _unpack(buf, sizes: list) -> list:
-    """A packed float64 buffer split by `sizes`: a size-1 entry as a number, None as None
-    (every value packed is exact in float64; counts come back through int())."""
+def _unpack(buf, shapes: list) -> list:
+    """A packed float64 buffer split by `shapes`: a () entry as a number, a 1-D one as
+    an array, None as None (every value packed is exact in float64; counts come back
+    through int())."""
     out, at = [], 0
-    for n in sizes:
-        if n is None:
+    for shape in shapes:
+        if shape is None:
             out.append(None)
             continue
-        out.append(buf[at] if n == 1 else buf[at:at + n])
+        n = math.prod(shape)
+        out.append(buf[at] if shape == () else buf[at:at + n])
         at += n
     if at != len(buf):
         raise ValueError(f"unpack: the buffer holds {len(buf)} values, the layout {at}")
