@@ -47,9 +47,11 @@ class JaxProblem:
             return 0.0
         return 0.5 * self.spec.l2 * jnp.vdot(theta, theta, precision=self._precision)
 
+    def _mean_loss(self, z, y):
+        return jnp.mean(self._loss.per_example(z, y))
+
     def _objective(self, theta, x, y):
-        z = self._forward(theta, x)
-        return jnp.mean(self._loss.per_example(z, y)) + self._l2_term(theta)
+        return self._mean_loss(self._forward(theta, x), y) + self._l2_term(theta)
 
     def _value_and_grad_fn(self, theta, x, y):
         """(objective, gradient), differentiated in the layers' arrays and joined into one
@@ -57,8 +59,7 @@ class JaxProblem:
         parts = unflatten(self.spec, theta)
 
         def data_loss(ps):
-            z = self._forward(theta, x, params=ps)
-            return jnp.mean(self._loss.per_example(z, y))
+            return self._mean_loss(self._forward(theta, x, params=ps), y)
 
         loss, g_parts = jax.value_and_grad(data_loss)(parts)
         g = join(g_parts, theta)
@@ -68,7 +69,7 @@ class JaxProblem:
 
     def _metrics(self, theta, x, y):
         z = self._forward(theta, x)
-        loss = jnp.mean(self._loss.per_example(z, y))
+        loss = self._mean_loss(z, y)
         out = {"loss": loss, "objective": loss + self._l2_term(theta)}
         if self.spec.loss == "softmax_cross_entropy":
             out["accuracy"] = jnp.mean((jnp.argmax(z, axis=-1) == y).astype(z.dtype))
